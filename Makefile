@@ -1,0 +1,32 @@
+# probmoll: `make demo` runs the main job, `make test` the test suite.
+# Both create .venv and install probmoll with its dev extras first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench docs clean data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch/torchvision first, with the releases this machine keeps on disk when
+	# there are any; elsewhere pip picks the newest compatible release.
+	$(PY) -m pip install --quiet "torch>=2.4,<=2.14.1" "torchvision>=0.19,<=0.29.1"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+data:
+	@bash scripts/fetch_fashion_mnist.sh
+
+demo: $(STAMP) data
+	$(PY) -m probmoll demo
+
+test: $(STAMP) data
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check probmoll tests benchmarks experiments paper_appendix
+
+clean:
+	rm -rf $(VENV) .pytest_cache

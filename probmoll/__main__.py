@@ -1,0 +1,3 @@
+from probmoll.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""probmoll.augment"""

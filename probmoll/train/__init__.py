@@ -1,0 +1,1 @@
+"""probmoll.train"""

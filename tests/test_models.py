@@ -1,0 +1,136 @@
+import pytest
+import torch
+
+from probmoll.models import (
+    create_model,
+    data_info,
+    list_models,
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
+
+CPU_MODELS = [name for name in list_models() if name.endswith("_w16") and "101" not in name]
+
+
+@pytest.mark.parametrize("name", CPU_MODELS)
+@pytest.mark.parametrize("in_channels,size", [(3, 32), (1, 32), (3, 64)])
+def test_registered_models_map_images_to_logits(name, in_channels, size):
+    model = create_model(name, num_classes=7, in_channels=in_channels, image_size=size)
+    logits = model(torch.randn(2, in_channels, size, size))
+    assert logits.shape == (2, 7)
+    assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        # Closed-form counts of the CIFAR-10 architectures (conv + BN + fc parameters).
+        ("preact_resnet18", 11_172_170),
+        ("preact_resnet50", 23_513_162),  # the paper quotes 23.7M (NOTES.md erratum 8)
+    ],
+)
+def test_parameter_counts(name, expected):
+    model = create_model(name, num_classes=10, in_channels=3, image_size=32)
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_resnet18_count_matches_hand_computation():
+    # Stem 3x3 conv, four stages of basic blocks, projection shortcuts, final BN, fc.
+    w = 16
+    count = 3 * w * 9
+    in_planes = w
+    for stage, planes in enumerate([w, 2 * w, 4 * w, 8 * w]):
+        for block in range(2):
+            count += 2 * in_planes  # bn1
+            count += in_planes * planes * 9 + 2 * planes + planes * planes * 9  # conv1, bn2, conv2
+            if in_planes != planes or (stage > 0 and block == 0):
+                count += in_planes * planes  # 1x1 projection
+            in_planes = planes
+    count += 2 * in_planes + in_planes * 10 + 10
+    model = create_model("preact_resnet18_w16", num_classes=10, in_channels=3, image_size=32)
+    assert sum(p.numel() for p in model.parameters()) == count
+
+
+def test_imagenet_resnet50_builds_without_download():
+    model = create_model("resnet50_imagenet", num_classes=5, in_channels=3, image_size=64)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 5)
+
+
+def test_imagenet_resnet50_loads_local_weights(tmp_path):
+    from torchvision.models import resnet50
+
+    reference = resnet50(weights=None)
+    path = tmp_path / "r50.pth"
+    torch.save(reference.state_dict(), path)
+    model = create_model("resnet50_imagenet", num_classes=1000, weights=str(path))
+    assert torch.equal(model.conv1.weight, reference.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_model("resnet50_imagenet", num_classes=10, weights=str(tmp_path / "missing.pth"))
+    with pytest.raises(ValueError, match="unknown ResNet-50 weights"):
+        create_model("resnet50_imagenet", num_classes=10, weights="NOT_A_WEIGHT")
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(name="resnet9000", num_classes=10), "unknown model 'resnet9000'; valid names: "),
+        (dict(name="preact_resnet18", num_classes=1), "num_classes must be an integer >= 2"),
+        (dict(name="preact_resnet18", num_classes=10, in_channels=0), "in_channels"),
+        (dict(name="preact_resnet18", num_classes=10, image_size=4), "image_size"),
+    ],
+)
+def test_bad_model_requests(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        create_model(**kwargs)
+
+
+def test_forward_rejects_wrong_ndim():
+    model = create_model("preact_resnet18_w16", num_classes=3)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        model(torch.randn(3, 32, 32))
+
+
+def _tiny_checkpoint(tmp_path, name="checkpoint.pt"):
+    kwargs = dict(num_classes=3, in_channels=1, image_size=32, width=4)
+    model = create_model("preact_resnet18", **kwargs)
+    model.eval()
+    info = data_info("synthetic", 3, 1, 32, mean=[0.5], std=[0.25], classes=["a", "b", "c"])
+    path = save_checkpoint(
+        tmp_path / name, model=model, model_name="preact_resnet18", model_kwargs=kwargs, data=info,
+        extra={"step": 7},
+    )
+    return model, path
+
+
+def test_checkpoint_round_trip_file_and_run_folder(tmp_path):
+    model, path = _tiny_checkpoint(tmp_path)
+    x = torch.randn(4, 1, 32, 32)
+    for source in (path, tmp_path, load_checkpoint(path)):
+        restored, info = model_from_checkpoint(source)
+        assert not restored.training
+        assert torch.equal(restored(x), model(x))
+        assert info["mean"] == [0.5] and info["classes"] == ["a", "b", "c"]
+        assert info["model_name"] == "preact_resnet18"
+    assert load_checkpoint(path)["step"] == 7
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint.pt"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable probmoll checkpoint"):
+        load_checkpoint(tmp_path / "garbage.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a probmoll checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="one value per channel"):
+        data_info("x", 3, 3, 32, mean=[0.5], std=[0.5, 0.5, 0.5])
+    model = create_model("preact_resnet18_w16", num_classes=3)
+    with pytest.raises(ValueError, match="model_kwargs must include"):
+        save_checkpoint(
+            tmp_path / "c.pt", model=model, model_name="preact_resnet18_w16", model_kwargs={},
+            data=data_info("x", 3, 3, 32, [0.5] * 3, [0.5] * 3),
+        )
