@@ -13,6 +13,7 @@ import sys
 # name -> (module providing add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("probmoll.demo", "mollify a batch of real images and write a PNG grid"),
+    "evaluate": ("probmoll.evaluate", "evaluate a checkpoint on clean and corrupted data"),
 }
 
 

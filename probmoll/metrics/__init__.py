@@ -1,1 +1,47 @@
-"""probmoll.metrics"""
+"""Metrics of Sec. 4: error, NLL, ECE and Brier score against hard labels.
+
+- :mod:`probmoll.metrics.functional` -- pure functions of logits ``(B, C)`` and labels ``(B,)``
+- :mod:`probmoll.metrics.accumulator` -- :class:`ClassificationMetrics`, exact sums over a
+  split, mergeable and all-reducible across processes
+- :mod:`probmoll.metrics.aggregate` -- summaries over a corruption benchmark, mCE
+"""
+
+from probmoll.metrics.accumulator import ClassificationMetrics
+from probmoll.metrics.aggregate import (
+    DEFAULT_SEVERITIES,
+    SUMMARY_METRICS,
+    aggregate_corruptions,
+    mce,
+    mean_metrics,
+)
+from probmoll.metrics.functional import (
+    DEFAULT_N_BINS,
+    ReliabilityDiagram,
+    bin_edges,
+    brier,
+    calibration_bins,
+    confidence,
+    ece,
+    error,
+    nll,
+    reliability_diagram,
+)
+
+__all__ = [
+    "DEFAULT_N_BINS",
+    "DEFAULT_SEVERITIES",
+    "SUMMARY_METRICS",
+    "ClassificationMetrics",
+    "ReliabilityDiagram",
+    "aggregate_corruptions",
+    "bin_edges",
+    "brier",
+    "calibration_bins",
+    "confidence",
+    "ece",
+    "error",
+    "mce",
+    "mean_metrics",
+    "nll",
+    "reliability_diagram",
+]

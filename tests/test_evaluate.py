@@ -1,0 +1,262 @@
+"""evaluate_model: eval mode, no mollification, hard labels, exact over the split; reports."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from probmoll.evaluate import (
+    compare_runs,
+    corruption_table,
+    evaluate_model,
+    load_metrics,
+    markdown_report,
+    summary_table,
+    write_report,
+)
+from probmoll.metrics import functional as F
+
+MEAN = (0.4, 0.5, 0.6)
+STD = (0.2, 0.25, 0.3)
+NUM_CLASSES = 4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models spend their time synchronising threads on a busy machine: use one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class SmallNet(nn.Module):
+    """A real (tiny) convolutional classifier with BatchNorm, so that train and eval differ."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, in_channels: int = 3):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()
+        )
+        self.head = nn.Linear(8, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+class Split:
+    """A clean split following the DatasetSplit contract (images uint8 NHWC, int64 labels)."""
+
+    def __init__(self, images, labels, name="fixture"):
+        self.images, self.labels, self.name = images, labels, name
+
+
+def make_model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    model = SmallNet()
+    # Give BatchNorm non-trivial running statistics, as after training.
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(32, 3, 8, 8) * 2 + 1)
+    return model
+
+
+def make_split(n: int = 96, seed: int = 0, size: int = 8) -> Split:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8)
+    labels = rng.integers(0, NUM_CLASSES, size=n).astype(np.int64)
+    return Split(images, labels)
+
+
+def reference_logits(model: nn.Module, split: Split) -> torch.Tensor:
+    """Standardise with numpy, run the model in eval mode on the whole split at once."""
+    x = (split.images.astype(np.float64) / 255.0 - np.array(MEAN)) / np.array(STD)
+    inputs = torch.from_numpy(x.transpose(0, 3, 1, 2)).float()
+    model.eval()
+    with torch.no_grad():
+        return model(inputs)
+
+
+def test_clean_metrics_equal_the_functional_metrics_of_the_plain_model():
+    model, split = make_model(), make_split()
+    results = evaluate_model(
+        model, split, None, mean=MEAN, std=STD, batch_size=10, device="cpu", progress=False
+    )
+    logits, labels = reference_logits(model, split), torch.from_numpy(split.labels)
+    clean = results["clean"]
+    assert clean["count"] == len(split.labels)
+    for name, metric in [("error", F.error), ("nll", F.nll), ("ece", F.ece), ("brier", F.brier)]:
+        assert clean[name] == pytest.approx(metric(logits, labels).item(), rel=1e-5, abs=1e-7)
+    assert results["corrupted"] is None
+    assert sum(results["reliability"]["clean"]["count"]) == len(split.labels)
+
+
+def test_batchnorm_model_gives_the_same_results_for_any_batch_size():
+    model, split = make_model(), make_split()
+    kwargs = dict(mean=MEAN, std=STD, device="cpu", progress=False)
+    one = evaluate_model(model, split, None, batch_size=1, **kwargs)["clean"]
+    many = evaluate_model(model, split, None, batch_size=64, **kwargs)["clean"]
+    assert one == pytest.approx(many, rel=1e-5, abs=1e-7)
+    # The check has teeth: in training mode BatchNorm makes logits batch-dependent.
+    x = torch.randn(64, 3, 8, 8)
+    model.train()
+    with torch.no_grad():
+        assert not torch.allclose(model(x)[:2], model(x[:2]), atol=1e-3)
+
+
+def test_train_mode_of_every_submodule_is_restored_and_running_stats_kept():
+    model, split = make_model(), make_split(n=20)
+    model.train()
+    model.head.eval()  # a mixed state must come back exactly
+    modes = {name: module.training for name, module in model.named_modules()}
+    batchnorm = model.features[1]
+    running = (batchnorm.running_mean.clone(), batchnorm.running_var.clone())
+    evaluate_model(model, split, None, mean=MEAN, std=STD, batch_size=7, progress=False)
+    assert {name: module.training for name, module in model.named_modules()} == modes
+    torch.testing.assert_close(batchnorm.running_mean, running[0], rtol=0, atol=0)
+    torch.testing.assert_close(batchnorm.running_var, running[1], rtol=0, atol=0)
+    assert all(parameter.grad is None for parameter in model.parameters())
+
+
+def test_bfloat16_autocast_stays_close_to_full_precision():
+    model, split = make_model(), make_split()
+    kwargs = dict(mean=MEAN, std=STD, progress=False)
+    full = evaluate_model(model, split, None, **kwargs)
+    mixed = evaluate_model(model, split, None, autocast_dtype=torch.bfloat16, **kwargs)
+    assert mixed["settings"]["autocast_dtype"] == "torch.bfloat16"
+    assert mixed["clean"]["nll"] == pytest.approx(full["clean"]["nll"], rel=2e-2)
+    assert mixed["clean"]["nll"] != full["clean"]["nll"]  # autocast did run in bfloat16
+
+
+class ViewLinear(nn.Module):
+    """A linear classifier that flattens with .view, which needs contiguous inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8 * 8 * 3, NUM_CLASSES)
+
+    def forward(self, x):
+        return self.linear(x.view(x.shape[0], -1))
+
+
+def test_flattening_model_gets_contiguous_inputs():
+    results = evaluate_model(ViewLinear(), make_split(), None, mean=MEAN, std=STD, progress=False)
+    assert results["clean"]["count"] == 96
+
+
+def test_max_examples_evaluates_the_first_images():
+    model, split = make_model(), make_split()
+    kwargs = dict(mean=MEAN, std=STD, progress=False)
+    head = Split(split.images[:30], split.labels[:30])
+    assert evaluate_model(model, split, None, max_examples=30, **kwargs)["clean"] == pytest.approx(
+        evaluate_model(model, head, None, **kwargs)["clean"]
+    )
+
+
+def test_memory_mapped_read_only_images_are_accepted(tmp_path):
+    model, split = make_model(), make_split(n=16)
+    np.save(tmp_path / "images.npy", split.images)
+    mapped = Split(np.load(tmp_path / "images.npy", mmap_mode="r"), split.labels)
+    kwargs = dict(mean=MEAN, std=STD, progress=False)
+    assert evaluate_model(model, mapped, None, **kwargs)["clean"] == pytest.approx(
+        evaluate_model(model, split, None, **kwargs)["clean"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mean": (0.5,), "std": (0.5,)}, ValueError, r"C = 1 channels.*\(96, 8, 8, 3\)"),
+        ({"mean": MEAN, "std": (0.5, 0.5)}, ValueError, "one entry per channel"),
+        ({"mean": MEAN, "std": (0.5, 0.0, 0.5)}, ValueError, "positive"),
+        ({"mean": MEAN, "std": STD, "batch_size": 0}, ValueError, "batch_size.*0"),
+        ({"mean": MEAN, "std": STD, "max_examples": -2}, ValueError, "max_examples.*-2"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        evaluate_model(make_model(), make_split(), None, progress=False, **kwargs)
+
+
+def test_float_images_are_refused():
+    split = make_split()
+    split.images = split.images.astype(np.float32)
+    with pytest.raises(TypeError, match="uint8.*float32"):
+        evaluate_model(make_model(), split, None, mean=MEAN, std=STD, progress=False)
+
+
+def test_nothing_to_evaluate_is_refused():
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        evaluate_model(make_model(), None, None, mean=MEAN, std=STD)
+
+
+# ------------------------------------------------------------------------ reports
+def clean_results(error_offset: float = 0.0) -> dict:
+    """Results of a real evaluation on the clean split (no corrupted set)."""
+    model, split = make_model(), make_split()
+    results = evaluate_model(model, split, None, mean=MEAN, std=STD, progress=False)
+    results["clean"]["error"] += error_offset
+    return results
+
+
+def test_write_report_clean_only(tmp_path):
+    results = clean_results()
+    written = write_report(results, tmp_path / "out", title="tiny")
+    metrics = load_metrics(tmp_path / "out")
+    assert metrics["clean"] == pytest.approx(results["clean"])
+    assert metrics["corrupted"] is None
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"{100 * results['clean']['error']:.1f}" in report
+    assert written["reliability_plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "severity_plot" not in written  # nothing to plot without corrupted results
+
+
+def test_summary_table_formats_clean_and_corrupted_columns():
+    results = {
+        "clean": {"error": 0.034, "nll": 0.12, "ece": 0.03},
+        "corrupted": {"mean": {"error": 0.121, "nll": 0.49, "ece": 0.09}},
+    }
+    table = summary_table({"FCR+TrivAug": results})
+    assert table.splitlines()[2] == "| FCR+TrivAug | 3.4 | 12.1 | 0.120 | 0.490 | 0.030 | 0.090 |"
+
+
+def test_corruption_table_groups_by_category_with_clean_first_and_mean_last():
+    results = {
+        "clean": {"error": 0.05},
+        "corrupted": {
+            "mean": {"error": 0.2},
+            "categories": {"noise": ["shot_noise", "gaussian_noise"], "blur": ["zoom_blur"]},
+            "corruptions": ["shot_noise", "gaussian_noise", "zoom_blur"],
+            "by_corruption": {
+                "shot_noise": {"mean": {"error": 0.25}},
+                "gaussian_noise": {"mean": {"error": 0.3}},
+                "zoom_blur": {"mean": {"error": 0.05}},
+            },
+        },
+    }
+    lines = corruption_table({"run": results}).splitlines()
+    assert lines[0] == "|  |  | noise |  | blur |  |"
+    assert lines[2] == "| run | clean | shot | gauss | zoom | mean |"
+    assert lines[3] == "| run | 5.0 | 25.0 | 30.0 | 5.0 | 20.0 |"
+
+
+def test_compare_runs_reads_metrics_files_and_labels_by_folder(tmp_path):
+    write_report(clean_results(), tmp_path / "baseline", plots=False)
+    write_report(clean_results(error_offset=0.5), tmp_path / "mollified", plots=False)
+    table = compare_runs([tmp_path / "baseline", tmp_path / "mollified" / "metrics.json"])
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()}
+    assert "baseline" in rows and "mollified" in rows
+    baseline = json.loads((tmp_path / "baseline" / "metrics.json").read_text())
+    assert f"| {100 * baseline['clean']['error']:.1f} |" in rows["baseline"]
+    assert f"| {100 * (baseline['clean']['error'] + 0.5):.1f} |" in rows["mollified"]
+    with pytest.raises(FileNotFoundError, match="metrics.json"):
+        compare_runs([tmp_path / "missing"])
+
+
+def test_markdown_report_of_clean_results_has_the_summary():
+    report = markdown_report(clean_results(), title="tiny")
+    assert report.startswith("# tiny")
+    assert "Table 1 layout" in report and "Table 2 layout" not in report
