@@ -1,0 +1,176 @@
+"""Input validation shared by the mollification kernels.
+
+Shape and dtype checks are free (they read tensor metadata) and always run.
+Checks on *values* of tensors (``t`` in [0, 1], labels on the simplex, ...)
+need the host to look at device memory, which synchronises an accelerator
+with the host; the public kernels therefore take ``validate=True`` and the
+batched :class:`~probmoll.mollify.Mollifier` turns it off for quantities it
+drew itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+__all__ = [
+    "as_level",
+    "as_temperature",
+    "check_image",
+    "check_num_classes",
+    "check_positive",
+    "parameter_dtype",
+    "preview",
+]
+
+
+def preview(values: torch.Tensor, limit: int = 6) -> str:
+    """Short text rendering of (some of) ``values`` for error messages."""
+    flat = values.detach().reshape(-1)
+    shown = ", ".join(f"{v:.6g}" for v in flat[:limit].tolist())
+    return f"[{shown}{', ...' if flat.numel() > limit else ''}]"
+
+
+def check_image(x: object, op: str) -> None:
+    """Require a floating tensor of shape ``(..., C, H, W)``.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a tensor or holds integers, booleans or complex numbers
+        (mollifiers act on standardised real images; convert ``uint8`` images
+        with ``x.float() / 255`` and standardise first).
+    ValueError
+        If ``x`` has fewer than 3 dimensions or an empty spatial size.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{op}: expected a torch.Tensor image batch, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{op}: expected a floating-point image tensor (standardised images), got dtype "
+            f"{x.dtype}; convert integer images with x.float() / 255 and standardise first"
+        )
+    if x.ndim < 3:
+        raise ValueError(
+            f"{op}: expected images of shape (..., C, H, W) with at least 3 dimensions, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.shape[-1] == 0 or x.shape[-2] == 0:
+        raise ValueError(f"{op}: images have an empty spatial size, shape {tuple(x.shape)}")
+
+
+def check_num_classes(num_classes: object) -> int | None:
+    """Return ``num_classes`` if it is ``None`` or a positive ``int``, else raise ``ValueError``."""
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
+    ):
+        raise ValueError(f"num_classes must be a positive integer or None, got {num_classes!r}")
+    return num_classes
+
+
+def parameter_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Floating dtype in which to compute per-image parameters for images of ``dtype``.
+
+    Coefficients and filters are computed in float32 (float64 for float64
+    images): half-precision trigonometry and matrix products would cost more
+    accuracy than the data itself holds.
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite float that is > 0 (or >= 0), else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return value
+
+
+def as_level(
+    value: float | torch.Tensor,
+    name: str,
+    batch_shape: Sequence[int],
+    *,
+    device: torch.device | None,
+    dtype: torch.dtype,
+    validate: bool,
+    lower: float = 0.0,
+    upper: float | None = 1.0,
+) -> torch.Tensor:
+    """Turn a per-image level (``t``, ``gamma`` or ``sigma``) into a checked tensor.
+
+    Parameters
+    ----------
+    value : float or Tensor
+        A Python number (one level for the whole batch), a 0-d tensor, or a
+        tensor of shape ``batch_shape`` (one level per image).
+    name : str
+        Name quoted in error messages.
+    batch_shape : sequence of int
+        The leading (batch) shape of the images or targets.
+    device, dtype
+        Where and how to hold the result. ``device=None`` keeps a tensor's own
+        device (CPU for Python numbers).
+    validate : bool
+        Check that tensor values lie in ``[lower, upper]`` (NaN fails). This
+        reads device memory, hence synchronises an accelerator with the host;
+        Python numbers are always checked (free).
+    lower, upper : float
+        The admissible range; ``upper=None`` means any finite value ``>= lower``.
+
+    Returns
+    -------
+    Tensor
+        Shape ``()`` or ``batch_shape``, on ``device`` with ``dtype``.
+    """
+    batch_shape = tuple(batch_shape)
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number or a tensor, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+        below_upper = number <= upper if upper is not None else math.isfinite(number)
+        if not (number >= lower and below_upper):
+            raise ValueError(f"{name} must lie in {_interval(lower, upper)}, got {value!r}")
+        # torch.full fills on the target device without a host-to-device copy.
+        return torch.full((), number, dtype=dtype, device=device)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a Python number or a tensor of shape {batch_shape}, "
+            f"got {type(value).__name__}"
+        )
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}")
+    if value.ndim != 0 and tuple(value.shape) != batch_shape:
+        raise ValueError(
+            f"{name} must be a scalar or have shape {batch_shape} (one value per image), "
+            f"got shape {tuple(value.shape)}"
+        )
+    value = value.to(device=value.device if device is None else device, dtype=dtype)
+    if validate:
+        inside = (value >= lower) & (value <= upper if upper is not None else value.isfinite())
+        if not bool(inside.all()):
+            raise ValueError(
+                f"{name} must lie in {_interval(lower, upper)} (NaN is not allowed), "
+                f"got {preview(value[~inside])}"
+            )
+    return value
+
+
+def as_temperature(t: float | torch.Tensor, validate: bool, name: str = "t") -> torch.Tensor:
+    """``t`` as a floating tensor of its own shape and device, checked to lie in [0, 1].
+
+    Integer tensors and Python numbers become ``torch.get_default_dtype()``.
+    """
+    if isinstance(t, torch.Tensor):
+        dtype = t.dtype if t.is_floating_point() else torch.get_default_dtype()
+        return as_level(t, name, t.shape, device=None, dtype=dtype, validate=validate)
+    return as_level(t, name, (), device=None, dtype=torch.get_default_dtype(), validate=validate)
+
+
+def _interval(lower: float, upper: float | None) -> str:
+    return f"[{lower:g}, {upper:g}]" if upper is not None else f"[{lower:g}, inf) (finite)"

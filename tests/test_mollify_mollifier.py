@@ -1,0 +1,340 @@
+"""Per-image mini-batch mollification (Sec. 4 "Mini-batching") and its configuration."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from probmoll.mollify import (
+    ROLE_NAMES,
+    LabelForm,
+    MollifiedBatch,
+    Mollifier,
+    MollifyConfig,
+    Role,
+    blur,
+    create_mollifier,
+    gamma_blur,
+    gamma_noise,
+    label_smooth,
+    label_temper,
+    noise,
+    noise_coefficients,
+    sample_beta,
+)
+
+
+def batch(size=64, channels=3, height=8, width=8, num_classes=10, seed=0, dtype=torch.float32):
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(size, channels, height, width, generator=generator).to(dtype)
+    y = torch.randint(0, num_classes, (size,), generator=generator)
+    return x, y
+
+
+def test_role_codes_and_names():
+    assert ROLE_NAMES == ("clean", "noise", "blur")
+    assert [int(role) for role in Role] == [0, 1, 2]
+    assert MollifiedBatch.role_names == ROLE_NAMES
+
+
+# ------------------------------------------------------------------------- sampling
+@pytest.mark.parametrize("alpha, beta", [(1.0, 2.0), (0.5, 0.5), (2.0, 5.0), (0.2, 3.0)])
+def test_sample_beta_matches_scipy_beta(alpha, beta):
+    samples = sample_beta(alpha, beta, (20000,), generator=torch.Generator().manual_seed(1))
+    assert samples.dtype == torch.float32 and ((samples >= 0) & (samples <= 1)).all()
+    result = scipy.stats.kstest(samples.double().numpy(), scipy.stats.beta(alpha, beta).cdf)
+    assert result.pvalue > 1e-3, result
+
+
+def test_sample_beta_is_reproducible_and_float64_capable():
+    first = sample_beta(
+        1.0, 2.0, (5, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
+    again = sample_beta(
+        1.0, 2.0, (5, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
+    assert first.shape == (5, 3) and first.dtype == torch.float64 and torch.equal(first, again)
+
+
+@pytest.mark.parametrize(
+    "roles, weights",
+    [
+        (ROLE_NAMES, None),
+        (ROLE_NAMES, (0.5, 0.25, 0.25)),
+        (("blur", "clean"), (3, 1)),
+        (("noise", "clean", "blur"), (0.2, 0.0, 0.8)),
+        (("noise",), None),
+    ],
+)
+def test_role_frequencies_match_weights(roles, weights):
+    mollifier = Mollifier(roles=roles, weights=weights)
+    draws = mollifier.sample_roles(6000, torch.Generator().manual_seed(2))
+    assert draws.dtype == torch.int64
+    probabilities = np.asarray(weights if weights is not None else [1.0] * len(roles), float)
+    probabilities /= probabilities.sum()
+    expected = np.zeros(3)
+    for name, p in zip(roles, probabilities, strict=True):
+        expected[Role[name.upper()]] = p * draws.numel()
+    observed = np.bincount(draws.numpy(), minlength=3)
+    assert (observed[expected == 0] == 0).all()
+    if (expected > 0).sum() > 1:
+        result = scipy.stats.chisquare(observed[expected > 0], expected[expected > 0])
+        assert result.pvalue > 1e-3, (observed, expected)
+
+
+def test_temperatures_of_mollified_images_follow_beta_and_clean_ones_are_zero():
+    mollifier = Mollifier(alpha=1.0, beta=2.0, num_classes=10)
+    x, y = batch(size=3000, height=2, width=2)
+    out = mollifier(x, y, torch.Generator().manual_seed(4))
+    clean = out.roles == Role.CLEAN
+    assert (out.t[clean] == 0).all() and (out.gamma[clean] == 0).all()
+    result = scipy.stats.kstest(out.t[~clean].double().numpy(), scipy.stats.beta(1, 2).cdf)
+    assert result.pvalue > 1e-3
+    assert out.t[~clean].mean().item() == pytest.approx(1 / 3, abs=0.02)
+
+
+# ----------------------------------------------------------------------- transform
+def test_clean_images_are_untouched_and_get_onehot_targets():
+    mollifier = Mollifier(num_classes=10)
+    x, y = batch()
+    out = mollifier(x, y, torch.Generator().manual_seed(5))
+    clean = out.roles == Role.CLEAN
+    assert clean.any() and (~clean).any()
+    assert torch.equal(out.x[clean], x[clean])
+    assert torch.equal(out.y[clean], torch.eye(10)[y[clean]])
+    assert not torch.equal(out.x[~clean], x[~clean])
+
+
+def test_each_role_applies_its_kernel_and_schedule():
+    mollifier = Mollifier(k_noise=2.0, k_blur=0.5, sigma_min=0.5, sigma_max=6.0, num_classes=10)
+    x, y = batch(size=96, height=16, width=12, dtype=torch.float64)
+    out = mollifier(x, y, torch.Generator().manual_seed(6))
+    blurred = out.roles == Role.BLUR
+    noised = out.roles == Role.NOISE
+    assert out.t.dtype == torch.float64
+    torch.testing.assert_close(out.x[blurred], blur(x[blurred], out.t[blurred], 0.5, 6.0))
+    torch.testing.assert_close(out.gamma[blurred], gamma_blur(out.t[blurred], 0.5))
+    torch.testing.assert_close(out.gamma[noised], gamma_noise(out.t[noised], 2.0))
+    # Noised images: recover epsilon from Eq. 4; it must be standard normal.
+    alpha, sigma = noise_coefficients(out.t[noised].reshape(-1, 1, 1, 1))
+    epsilon = (out.x[noised] - alpha * x[noised]) / sigma
+    assert abs(epsilon.mean().item()) < 0.05 and epsilon.std().item() == pytest.approx(1, abs=0.05)
+    torch.testing.assert_close(out.y, label_smooth(y, out.gamma, 10))
+
+
+@pytest.mark.parametrize("form", ["smooth", "temper", "none", LabelForm.TEMPER])
+def test_label_forms(form):
+    mollifier = Mollifier(label_form=form, num_classes=10)
+    x, y = batch()
+    out = mollifier(x, y, torch.Generator().manual_seed(7))
+    expected = {
+        "smooth": label_smooth(y, out.gamma, 10),
+        "temper": label_temper(y, out.gamma, 10),
+        "none": torch.eye(10)[y],
+    }[LabelForm(form).value]
+    torch.testing.assert_close(out.y, expected)
+
+
+def test_soft_targets_compose_after_mixing():
+    mollifier = Mollifier(num_classes=4)
+    x, _ = batch(size=32)
+    soft = torch.softmax(torch.randn(32, 4, generator=torch.Generator().manual_seed(0)), dim=-1)
+    out = mollifier(x, soft, torch.Generator().manual_seed(8))
+    torch.testing.assert_close(out.y, label_smooth(soft, out.gamma))
+    torch.testing.assert_close(out.y.sum(-1), torch.ones(32))
+    assert Mollifier(label_form="none")(x, soft).y is soft
+
+
+def test_same_seed_same_batch_and_different_seed_different_batch():
+    mollifier = Mollifier(num_classes=10)
+    x, y = batch()
+    first = mollifier(x, y, torch.Generator().manual_seed(9))
+    again = mollifier(x, y, torch.Generator().manual_seed(9))
+    other = mollifier(x, y, torch.Generator().manual_seed(10))
+    for field in dataclasses.fields(MollifiedBatch):
+        assert torch.equal(getattr(first, field.name), getattr(again, field.name)), field.name
+    assert not torch.equal(first.x, other.x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_dtypes_and_devices_of_outputs(dtype):
+    x, y = batch(dtype=dtype)
+    out = Mollifier(num_classes=10)(x, y, torch.Generator().manual_seed(11))
+    assert out.x.dtype == dtype and out.x.shape == x.shape and torch.isfinite(out.x.float()).all()
+    assert out.roles.dtype == torch.int64
+    expected = torch.float64 if dtype == torch.float64 else torch.float32
+    assert out.t.dtype == out.gamma.dtype == out.y.dtype == expected
+    for tensor in (out.x, out.y, out.roles, out.t, out.gamma):
+        assert tensor.device == x.device
+
+
+def test_mollifier_under_cpu_autocast_matches_float32():
+    x, y = batch()
+    mollifier = Mollifier(num_classes=10)
+    expected = mollifier(x, y, torch.Generator().manual_seed(12))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = mollifier(x, y, torch.Generator().manual_seed(12))
+    assert out.x.dtype == torch.float32
+    torch.testing.assert_close(out.x, expected.x, atol=1e-6, rtol=0)
+
+
+class _SyncRecorder(TorchDispatchMode):
+    """Records operators that need the host to read device memory."""
+
+    def __init__(self):
+        super().__init__()
+        self.syncs = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = str(func)
+        masks = [a for a in args if isinstance(a, (list, tuple)) for a in a]
+        if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
+            self.syncs.append(name)
+        elif name.startswith("aten.index") and any(
+            isinstance(m, torch.Tensor) and m.dtype == torch.bool for m in masks
+        ):
+            self.syncs.append(name + " (boolean mask)")
+        return func(*args, **kwargs)
+
+
+def test_mollifier_never_reads_device_values_on_the_host():
+    x, y = batch()
+    mollifier = Mollifier(num_classes=10)
+    with _SyncRecorder() as recorder:
+        mollifier(x, y, torch.Generator().manual_seed(13), validate_targets=False)
+    assert recorder.syncs == []
+    # The recorder does see the value checks of the public kernels (validate=True).
+    with _SyncRecorder() as recorder:
+        noise(x, torch.full((64,), 0.5))
+        x[y > 4]
+    assert any("_local_scalar_dense" in op for op in recorder.syncs)
+    assert any("boolean mask" in op for op in recorder.syncs)
+
+
+def test_only_clean_roles_returns_inputs():
+    x, y = batch(size=8)
+    out = Mollifier(roles=("clean",), num_classes=10)(x, y)
+    assert out.x is x and (out.roles == 0).all() and (out.t == 0).all() and (out.gamma == 0).all()
+
+
+BAD_CALLS = [
+    # (x, y, error, message fragment)
+    (
+        torch.zeros(4, 3, 8, 8, dtype=torch.uint8),
+        torch.zeros(4, dtype=torch.int64),
+        TypeError,
+        "uint8",
+    ),
+    (torch.zeros(3, 8, 8), torch.zeros(3, dtype=torch.int64), ValueError, r"\(3, 8, 8\)"),
+    (
+        torch.zeros(2, 4, 3, 8, 8),
+        torch.zeros(2, dtype=torch.int64),
+        ValueError,
+        r"\(2, 4, 3, 8, 8\)",
+    ),
+    (torch.zeros(4, 3, 8, 8), torch.zeros(5, dtype=torch.int64), ValueError, r"\(5,\)"),
+    (torch.zeros(4, 3, 8, 8), torch.zeros((), dtype=torch.int64), ValueError, r"\(\)"),
+    (torch.zeros(4, 3, 8, 8), torch.full((4,), 10), ValueError, r"\[0, 10\)"),
+    (torch.zeros(4, 3, 8, 8), torch.full((4, 10), 0.2), ValueError, "sum to 1"),
+    (torch.zeros(4, 3, 8, 8), [0, 1, 2, 3], TypeError, "list"),
+]
+
+
+@pytest.mark.parametrize("x, y, error, message", BAD_CALLS)
+def test_mollifier_rejects_bad_batches(x, y, error, message):
+    with pytest.raises(error, match=message):
+        Mollifier(num_classes=10)(x, y)
+
+
+def test_mollifier_needs_num_classes_for_indices():
+    x, y = batch(size=4)
+    with pytest.raises(ValueError, match="num_classes is required"):
+        Mollifier()(x, y)
+
+
+# --------------------------------------------------------------------------- config
+def test_config_defaults_are_the_paper_settings():
+    config = MollifyConfig()
+    assert config.enabled and config.roles == ROLE_NAMES and config.weights is None
+    assert (config.alpha, config.beta, config.k_noise, config.k_blur) == (1.0, 2.0, 1.0, 1.0)
+    assert (config.sigma_min, config.sigma_max) == (0.3, None)
+
+
+def test_config_from_yaml_accepts_lists_and_ints():
+    text = """
+    roles: [noise, blur]
+    weights: [1, 3]
+    alpha: 1
+    beta: 3
+    sigma_max: 16
+    """
+    config = MollifyConfig(**yaml.safe_load(text))
+    assert config.roles == ("noise", "blur") and config.weights == (1.0, 3.0)
+    assert isinstance(config.alpha, float) and config.sigma_max == 16.0
+    assert hash(config) == hash(MollifyConfig(**yaml.safe_load(text)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.alpha = 2.0  # type: ignore[misc]
+
+
+def test_build_and_create_mollifier():
+    config = MollifyConfig(roles=["noise", "blur"], k_blur=2.0, sigma_max=8.0)
+    mollifier = config.build("temper", num_classes=10)
+    assert mollifier.label_form is LabelForm.TEMPER and mollifier.num_classes == 10
+    assert mollifier.config == config
+    assert "k_blur=2.0" in repr(mollifier)
+    x, y = batch()
+    out = create_mollifier(config, num_classes=10, label_form="temper")(x, y)
+    assert (out.roles != Role.CLEAN).all()
+    with pytest.raises(TypeError, match="MollifyConfig"):
+        create_mollifier({"alpha": 1.0}, 10)
+
+
+def test_disabled_config_builds_an_all_clean_mollifier():
+    x, y = batch()
+    out = MollifyConfig(enabled=False).build(num_classes=10)(x, y)
+    assert out.x is x and (out.roles == Role.CLEAN).all() and torch.equal(out.y, torch.eye(10)[y])
+
+
+BAD_CONFIGS = [
+    ({"beta": 0}, "beta"),
+    ({"alpha": -1.0}, "alpha"),
+    ({"alpha": math.nan}, "alpha"),
+    ({"k_noise": 0.0}, "k_noise"),
+    ({"k_blur": "fast"}, "k_blur"),
+    ({"sigma_min": 0.0}, "sigma_min"),
+    ({"sigma_max": 0.1}, "sigma_max"),
+    ({"roles": ["nosie"]}, "nosie"),
+    ({"roles": "noise"}, "roles"),
+    ({"roles": []}, "roles"),
+    ({"roles": ["noise", "noise"]}, "repeat"),
+    ({"weights": [1.0, 2.0]}, "one entry per role"),
+    ({"weights": [1.0, -1.0, 1.0]}, r"weights\[1\]"),
+    ({"weights": [0, 0, 0]}, "all be zero"),
+    ({"enabled": "yes"}, "enabled"),
+    ({"alpha": True}, "alpha"),
+]
+
+
+@pytest.mark.parametrize("fields, message", BAD_CONFIGS)
+def test_config_rejects_bad_fields_naming_them(fields, message):
+    with pytest.raises(ValueError, match=message):
+        MollifyConfig(**fields)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"label_form": "smoothing"}, "smooth"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"beta": -2}, "beta"),
+    ],
+)
+def test_mollifier_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Mollifier(**kwargs)
