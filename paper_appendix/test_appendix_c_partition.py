@@ -1,0 +1,15 @@
+import json
+
+
+def test_closed_form_partition_matches_quadrature(run_script):
+    results, out = run_script("appendix_c_partition")
+    assert results["agrees"] and results["max_abs_error_log_Z"] < 1e-8
+    assert {row["C"] for row in results["table"]} == {2, 3, 10, 100}
+    erratum = results["erratum_a_equals_gamma"]
+    assert abs(erratum["Z_closed_form"] / erratum["Z_quad_a_in_0_1"] - 1) < 1e-9
+    assert abs(erratum["Z_quad_a_in_minus1_0"] - erratum["Z_closed_form"]) > 0.05
+    assert erratum["min_label_entry_at_a_minus_0.7"] < 0
+    assert results["uniform_predictions"]["printed_formula_at_uniform"] is None  # NaN
+    assert results["uniform_predictions"]["log_partition_at_uniform"] == 0.0
+    assert json.loads((out / "appendix_c_partition.json").read_text()) == results
+    assert "| 100 |" in (out / "appendix_c_partition.md").read_text()
