@@ -13,12 +13,24 @@ import sys
 # name -> (module providing add_arguments/run, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("probmoll.demo", "mollify a batch of real images and write a PNG grid"),
+    "train": (
+        "probmoll.train.cli",
+        "train a classifier from a YAML config with key=value overrides",
+    ),
     "evaluate": ("probmoll.evaluate", "evaluate a checkpoint on clean and corrupted data"),
+    "corrupt": (
+        "probmoll.data.corruptions.cli",
+        "generate a corrupted (-C style) copy of a dataset",
+    ),
+    "sweep": ("probmoll.train.sweep", "run a grid of training runs and collect their results"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="probmoll", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="probmoll",
+        description="probmoll: robust, calibrated classifiers by data mollification.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(module_name)

@@ -178,7 +178,7 @@ def evaluate_model(
     batch_size: int = 512,
     device: torch.device | str | None = None,
     corruptions: Sequence[str] | None = None,
-    severities: Sequence[int] = DEFAULT_SEVERITIES,
+    severities: Sequence[int] | None = None,
     include_heldout: bool = False,
     max_examples: int | None = None,
     n_bins: int = DEFAULT_N_BINS,
@@ -212,8 +212,9 @@ def evaluate_model(
         Which corruptions to evaluate; default: every benchmark corruption that
         ``corrupted`` provides (in ``BENCHMARK_CORRUPTIONS`` order), plus the held-out ones when
         ``include_heldout``.
-    severities : sequence of int
-        Severity levels to evaluate (default 1-5).
+    severities : sequence of int, optional
+        Severity levels to evaluate; default: every severity the corrupted set holds
+        (1-5 for the published sets).
     include_heldout : bool
         With ``corruptions=None``, also evaluate the held-out corruptions
         (reported apart, never in the mean).
@@ -269,6 +270,8 @@ def evaluate_model(
         n_bins=n_bins,
     )
     limit = slice(None, max_examples)
+    if severities is None:
+        severities = tuple(getattr(corrupted, "severities", DEFAULT_SEVERITIES))
     cells = _corruption_cells(corrupted, corruptions, severities, include_heldout)
 
     modes = {module: module.training for module in model.modules()}
@@ -693,10 +696,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--severities",
         type=int,
         nargs="+",
-        default=list(DEFAULT_SEVERITIES),
+        default=None,
         choices=DEFAULT_SEVERITIES,
         metavar="S",
-        help="severity levels to evaluate (default: 1 2 3 4 5)",
+        help="severity levels to evaluate (default: all that the corrupted set holds)",
     )
     parser.add_argument(
         "--include-heldout",
@@ -823,23 +826,22 @@ def run(args: argparse.Namespace) -> int:
                 include_heldout=args.include_heldout,
                 progress=not args.no_progress,
             )
+        results = evaluate_model(
+            model,
+            clean,
+            corrupted,
+            mean=info["mean"],
+            std=info["std"],
+            batch_size=args.batch_size,
+            device=device,
+            severities=args.severities,
+            include_heldout=args.include_heldout,
+            max_examples=args.subset,
+            progress=not args.no_progress,
+        )
     except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"probmoll evaluate: error: {error}", file=sys.stderr)
         return 2
-
-    results = evaluate_model(
-        model,
-        clean,
-        corrupted,
-        mean=info["mean"],
-        std=info["std"],
-        batch_size=args.batch_size,
-        device=device,
-        severities=args.severities,
-        include_heldout=args.include_heldout,
-        max_examples=args.subset,
-        progress=not args.no_progress,
-    )
     results["checkpoint"] = str(checkpoint_path)
     results["model"] = info.get("model_name")
     results["data"] = {

@@ -175,3 +175,15 @@ def test_dataset_rejects_bad_inputs(images, labels, error):
 def test_from_nhwc_rejects_float_arrays():
     with pytest.raises(ValueError, match="float64"):
         AugmentedImageDataset.from_nhwc(np.zeros((2, 8, 8, 3)), np.arange(2))
+
+
+def test_from_nhwc_accepts_read_only_dataset_arrays():
+    # DatasetSplit arrays are read-only memory maps; building the dataset must not warn.
+    images = np.arange(4 * 8 * 8 * 3, dtype=np.int64).astype(np.uint8).reshape(4, 8, 8, 3)
+    labels = np.arange(4)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    dataset = AugmentedImageDataset.from_nhwc(images, labels)
+    image, label = dataset[2]
+    assert torch.equal(image, torch.from_numpy(images[2].transpose(2, 0, 1).copy()))
+    assert int(label) == 2

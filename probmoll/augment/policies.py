@@ -327,8 +327,11 @@ class AugmentedImageDataset(Dataset):
                 else type(images).__name__
             )
             raise ValueError(f"images must be a uint8 (N, H, W, C) numpy array, got {described}")
-        channels_first = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-        return cls(channels_first, torch.as_tensor(labels), transform)
+        # Dataset arrays are read-only memory maps: copy while transposing to channels-first
+        # (torch.from_numpy on a read-only array warns, and the copy is made anyway).
+        channels_first = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+        labels = labels if isinstance(labels, torch.Tensor) else torch.tensor(np.asarray(labels))
+        return cls(channels_first, labels, transform)
 
     def __len__(self) -> int:
         return self.images.shape[0]
