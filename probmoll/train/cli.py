@@ -1,0 +1,94 @@
+"""``probmoll train``: train and evaluate one run from a YAML config plus overrides.
+
+Examples
+--------
+::
+
+    probmoll train --config experiments/configs/fmnist-small.yaml
+    probmoll train --config experiments/configs/fmnist-small.yaml \\
+        likelihood.estimator=durbin_koopman likelihood.k=4 out=runs/dk
+    probmoll train --resume runs/dk                  # continue after a crash or SIGTERM
+    torchrun --nproc_per_node=4 -m probmoll train --config experiments/configs/cifar10.yaml
+
+Exit status: 0 when the run finished (or was already finished with ``--resume``),
+1 when training failed (e.g. a non-finite loss), 2 for an invalid configuration or a
+run folder that must not be overwritten, 128 + signal number after SIGINT/SIGTERM
+(a checkpoint was written first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from probmoll.train.config import ConfigError, dump_config, load_config
+from probmoll.train.state import CONFIG_NAME, RunFolderError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``probmoll train``."""
+    parser.add_argument(
+        "--config",
+        metavar="YAML",
+        help="configuration file (e.g. experiments/configs/smoke.yaml or RUN/config.yaml)",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="dotted overrides parsed as YAML, e.g. likelihood.k=4 mollify.enabled=false",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in folder RUN from its checkpoint, with its own config.yaml",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run that already exists in the run folder",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="validate the configuration, print the resolved YAML and exit without training",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``probmoll train``; returns the exit status."""
+    from probmoll.train.engine import NonFiniteLossError, TrainingInterrupted, main
+
+    try:
+        if args.resume is not None:
+            if args.config is not None or args.overrides:
+                raise ConfigError(
+                    "--resume continues a run with its own config.yaml; drop --config and "
+                    f"the overrides {args.overrides} (or start a new run with out=...)"
+                )
+            if args.overwrite:
+                raise ConfigError("--resume and --overwrite exclude each other")
+            config_path = Path(args.resume) / CONFIG_NAME
+            if not config_path.is_file():
+                raise RunFolderError(f"cannot resume: {str(config_path)!r} does not exist")
+            # The folder may have moved since the run started: it is where the run is.
+            config = load_config(config_path, {"out": str(args.resume)})
+        else:
+            config = load_config(args.config, args.overrides)
+        if args.print_config:
+            sys.stdout.write(dump_config(config))
+            return 0
+        main(config, resume=args.resume is not None, overwrite=args.overwrite)
+    except (ConfigError, RunFolderError) as error:
+        print(f"probmoll train: error: {error}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:
+        print(f"probmoll train: error: {error}", file=sys.stderr)
+        return 1
+    except TrainingInterrupted as error:
+        print(f"probmoll train: {error}", file=sys.stderr)
+        return 128 + error.signum
+    return 0

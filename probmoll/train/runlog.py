@@ -1,0 +1,135 @@
+"""Per-epoch logs (``log.jsonl``, ``log.csv``, optional TensorBoard) and run metadata."""
+
+from __future__ import annotations
+
+import csv
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from probmoll.utils.io import atomic_write_text
+
+__all__ = ["EpochLog", "environment_info", "git_commit"]
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """Commit hash of the git checkout holding ``path`` (default: probmoll's source).
+
+    ``None`` when the code does not live in a git repository (or git is missing);
+    ``"<hash>-dirty"`` when tracked files differ from that commit.
+    """
+    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+    return commit.stdout.strip() + suffix
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def environment_info(device: torch.device) -> dict[str, Any]:
+    """Versions, host and device: what a reader needs to judge a result's provenance."""
+    import probmoll
+
+    packages = {
+        "probmoll": probmoll.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    for name in ("torchvision", "numpy", "pyro-ppl", "scipy"):
+        packages[name] = _version(name)
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = platform.processor() or platform.machine()
+    return {
+        "git_commit": git_commit(),
+        "packages": packages,
+        "device": {"type": device.type, "name": device_name},
+        "cuda": torch.version.cuda,
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "command": sys.argv,
+    }
+
+
+class EpochLog:
+    """Append one row per epoch to ``log.jsonl`` and keep ``log.csv`` in step.
+
+    The JSON lines file is the record; the CSV is rewritten from it after every row
+    (columns = union of keys, in first-seen order), so the two never disagree. On resume,
+    :meth:`truncate` drops the rows of epochs that the checkpoint has not completed (they
+    are computed again).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, *, tensorboard: bool = False) -> None:
+        self.jsonl_path = Path(run_dir) / "log.jsonl"
+        self.csv_path = Path(run_dir) / "log.csv"
+        self.rows: list[dict[str, Any]] = []
+        if self.jsonl_path.is_file():
+            self.rows = [
+                json.loads(line) for line in self.jsonl_path.read_text().splitlines() if line
+            ]
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+
+    def truncate(self, completed_epochs: int) -> None:
+        """Keep only the rows of epochs ``< completed_epochs`` (0-based ``epoch`` field)."""
+        self.rows = [row for row in self.rows if row["epoch"] < completed_epochs]
+        self._write()
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+        self._write()
+        if self.writer is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                    self.writer.add_scalar(key, value, global_step=row["step"])
+            self.writer.flush()
+
+    def _write(self) -> None:
+        atomic_write_text(
+            self.jsonl_path, "".join(json.dumps(row, allow_nan=True) + "\n" for row in self.rows)
+        )
+        columns: list[str] = []
+        for row in self.rows:
+            columns.extend(key for key in row if key not in columns)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.csv_path, buffer.getvalue())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

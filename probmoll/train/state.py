@@ -1,0 +1,161 @@
+"""Everything a run needs to continue exactly: RNG states and the run folder's life cycle.
+
+A run folder ``RUN`` holds
+
+``config.yaml``   the resolved :class:`~probmoll.train.config.TrainConfig`
+``checkpoint.pt`` model (the weights to evaluate) + training state, see below
+``log.jsonl``     one JSON object per epoch (``log.csv``: the same as a table)
+``metrics.json``  final evaluation (written by :func:`probmoll.evaluate.write_report`)
+``run.json``      status (``running``/``interrupted``/``failed``/``finished``), seed,
+                  git commit, package versions, device, wall time
+
+The checkpoint is a :func:`probmoll.models.save_checkpoint` file, so
+``probmoll evaluate --checkpoint RUN`` reads it, with the training state under the keys
+``config``, ``step``, ``epoch``, ``step_in_epoch``, ``optimizer``, ``scheduler``,
+``scaler``, ``ema``, ``train_model_state`` (the raw weights when the exported ones are
+an exponential moving average), ``data_order_state`` (the data-order generator as it
+was at the start of the current epoch: the epoch's permutation is drawn again from it),
+``rng`` (one entry per process: torch CPU/CUDA, numpy, Python and the augmentation
+generator), ``epoch_sums`` (partial training statistics of the current epoch) and
+``wall_time_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "RUN_FILES",
+    "RunFolderError",
+    "capture_rng_state",
+    "prepare_run_folder",
+    "read_run_status",
+    "restore_rng_state",
+]
+
+CONFIG_NAME = "config.yaml"
+RUN_INFO_NAME = "run.json"
+METRICS_NAME = "metrics.json"
+LOG_JSONL_NAME = "log.jsonl"
+LOG_CSV_NAME = "log.csv"
+RUN_FILES = (CONFIG_NAME, "checkpoint.pt", RUN_INFO_NAME, METRICS_NAME, LOG_JSONL_NAME)
+
+
+class RunFolderError(RuntimeError):
+    """The run folder holds a run that this command must not overwrite."""
+
+
+# ------------------------------------------------------------------------- RNG states
+def capture_rng_state(augment_generator: torch.Generator) -> dict[str, Any]:
+    """The random state of this process, as plain tensors and Python values.
+
+    Covers torch's default CPU generator, every CUDA device's generator (when CUDA is
+    initialised), numpy's and Python's global generators (library code never uses them,
+    but user models might) and the engine's augmentation/mollification generator.
+    """
+    # numpy's legacy global generator: probmoll never uses it, user code might.
+    numpy_state = np.random.get_state()  # noqa: NPY002
+    python_state = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+        "numpy": {
+            "algorithm": numpy_state[0],
+            "keys": torch.from_numpy(numpy_state[1].astype(np.int64)),
+            "position": int(numpy_state[2]),
+            "has_gauss": int(numpy_state[3]),
+            "cached_gaussian": float(numpy_state[4]),
+        },
+        "python": [python_state[0], list(python_state[1]), python_state[2]],
+        "augment": augment_generator.get_state(),
+    }
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], augment_generator: torch.Generator) -> None:
+    """Undo :func:`capture_rng_state` (in place)."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    numpy_state = state["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (
+            numpy_state["algorithm"],
+            numpy_state["keys"].numpy().astype(np.uint32),
+            numpy_state["position"],
+            numpy_state["has_gauss"],
+            numpy_state["cached_gaussian"],
+        )
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    augment_generator.set_state(state["augment"])
+
+
+# ------------------------------------------------------------------- run folder guard
+def read_run_status(run_dir: str | os.PathLike) -> str | None:
+    """``status`` of ``RUN/run.json`` (None when the folder holds no run)."""
+    path = Path(run_dir) / RUN_INFO_NAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError):
+        return "unknown"
+
+
+def _holds_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in RUN_FILES)
+
+
+def prepare_run_folder(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> str:
+    """Decide what to do with ``run_dir`` before training; never lose a finished run.
+
+    Returns
+    -------
+    str
+        ``"fresh"`` (start a new run), ``"resume"`` (continue from ``checkpoint.pt``) or
+        ``"finished"`` (``resume`` asked for a run that already finished: nothing to do).
+
+    Raises
+    ------
+    RunFolderError
+        When ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` says what
+        to do with it.
+    """
+    run_dir = Path(run_dir)
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if not run_dir.exists() or not _holds_run(run_dir):
+        if resume:
+            raise RunFolderError(f"cannot resume: {str(run_dir)!r} holds no run")
+        return "fresh"
+    status = read_run_status(run_dir)
+    if overwrite:
+        # Only a folder that holds a probmoll run is removed (checked above).
+        shutil.rmtree(run_dir)
+        return "fresh"
+    if resume:
+        if status == "finished":
+            return "finished"
+        if not (run_dir / "checkpoint.pt").is_file():
+            # Stopped before its first checkpoint: start it again from its config.
+            return "fresh"
+        return "resume"
+    if status == "finished":
+        raise RunFolderError(
+            f"{str(run_dir)!r} already holds a finished run; pass --overwrite to replace it "
+            "or choose another out=..."
+        )
+    raise RunFolderError(
+        f"{str(run_dir)!r} already holds an unfinished run (status {status!r}); pass "
+        "--resume to continue it or --overwrite to start over"
+    )
