@@ -19,8 +19,12 @@ $(STAMP): pyproject.toml
 data:
 	@bash scripts/fetch_fashion_mnist.sh
 
+# The main job: mollification figures, then Fashion-MNIST trained with and without
+# mollification, both evaluated on generated corruptions; prints the comparison table.
 demo: $(STAMP) data
-	$(PY) -m probmoll demo
+	$(PY) -m probmoll demo --out runs/demo
+	$(PY) -m probmoll sweep experiments/grids/main.yaml
+	@echo "figures: runs/demo/; per-run metrics.json, report.md and plots: runs/main/*/"
 
 test: $(STAMP) data
 	$(PY) -m pytest -q

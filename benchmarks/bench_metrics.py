@@ -8,7 +8,7 @@ Measured side by side in one run, on the device given (default: cuda if availabl
 time per batch of ``update`` for probmoll, for torchmetrics (MulticlassCalibrationError
 + MulticlassAccuracy), and for a preact-ResNet-18 (width 16) forward pass.
 
-Run: ``python benchmarks/metrics_accumulator.py [--device cpu] [--batch-size 512]``
+Run: ``python benchmarks/bench_metrics.py [--device cpu] [--batch-size 512]``
 """
 
 from __future__ import annotations
