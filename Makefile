@@ -22,7 +22,7 @@ data:
 # The main job: mollification figures, then Fashion-MNIST trained with and without
 # mollification, both evaluated on generated corruptions; prints the comparison table.
 demo: $(STAMP) data
-	$(PY) -m probmoll demo --out runs/demo
+	$(PY) -m probmoll demo --download --out runs/demo
 	$(PY) -m probmoll sweep experiments/grids/main.yaml
 	@echo "figures: runs/demo/; per-run metrics.json, report.md and plots: runs/main/*/"
 

@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default="test", help="dataset split (default: %(default)s)")
     parser.add_argument(
+        "--download",
+        action="store_true",
+        help="download the dataset with torchvision if its files are not found",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("runs/demo"), help="output folder (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     """Draw the figures; returns the process exit status."""
     from probmoll.data import load_dataset
 
-    dataset = load_dataset(args.data, args.split)
+    dataset = load_dataset(args.data, args.split, download=args.download)
     generator = torch.Generator().manual_seed(args.seed)
     order = torch.randperm(len(dataset.labels), generator=generator)
     mean = torch.tensor(dataset.mean, dtype=torch.float32).reshape(-1, 1, 1)

@@ -1,0 +1,483 @@
+"""Generate a corruption benchmark for any dataset split, in the CIFAR-10-C on-disk format.
+
+The corruptions are those of the ``imagecorruptions-imaug`` package (import name
+``imagecorruptions``), which implements ImageNet-C's 19 corruptions with ImageNet-C's
+severity constants. Output layout, identical to the published CIFAR-10-C so that
+:class:`~probmoll.data.corruptions.CorruptedDataset` reads both:
+
+- ``<corruption>.npy``: uint8 ``(S * n, H, W, C)``, severity block ``b`` (the ``b``-th
+  entry of ``severities``, 1..5 by default) in rows ``[b * n, (b + 1) * n)``;
+- ``labels.npy``: int64 ``(S * n,)``, the ``n`` labels repeated once per block;
+- ``manifest.json``: generator package and version, seed, source dataset/split/shape and
+  its sha256, subset, severities, and the size and sha256 of every file.
+
+Determinism: image ``i`` of corruption ``c`` at severity ``s`` is corrupted after seeding
+numpy's global RNG (and passing ``seed=`` to the two corruptions that take one) with
+``SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0]``. The bytes
+therefore depend on neither the number of workers nor the chunking, and a ``subset=m``
+run equals the first ``m`` images of the full run.
+
+Grayscale (``C = 1``): the package corrupts 3-channel images (it replicates a 2-D input to
+3 channels and returns 3). We replicate the channel, corrupt, and keep channel 0 (red).
+Taking one channel keeps the per-pixel statistics of the channel-independent noises
+(Gaussian, shot, impulse, speckle); a luminance average would shrink Gaussian noise by a
+factor ~0.67 and turn impulse noise's salt and pepper into grey levels. For corruptions
+that act on all channels alike the three channels are equal anyway; the tinted overlays
+(frost, spatter) contribute their red channel.
+
+Parallelism: chunks of images go to worker processes started by a forkserver (spawn where
+there is none), never by a plain fork of the caller, which may already run OpenCV or BLAS
+thread pools whose locks a forked child inherits (a deadlock we observed). As with any
+spawn-based pool, a script calling this with ``workers > 1`` must guard its entry point
+with ``if __name__ == "__main__":``.
+
+Note: ImageNet-C's severity constants are harsher on 32x32 images than those Hendrycks &
+Dietterich used to build CIFAR-10-C, so errors on a generated set are not comparable with
+published CIFAR-10-C numbers; compare methods on the same set.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from probmoll.utils.io import atomic_write_json
+
+from ..cache import ArrayFileWriter, save_npy_atomic, sha256_file
+from ..dataset import DatasetSplit
+from .kernels import BATCH_KERNELS, apply_corruption
+from .names import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS, check_corruption
+
+__all__ = [
+    "GRAYSCALE_RULE",
+    "MANIFEST_FORMAT",
+    "corrupt_image",
+    "generate_corruptions",
+    "image_seed",
+]
+
+PACKAGE = "imagecorruptions-imaug"
+MANIFEST_FORMAT = "probmoll-corruptions/1"
+SEEDING_RULE = (
+    "np.random.seed(SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0])"
+)
+GRAYSCALE_RULE = "replicate to RGB, corrupt, keep channel 0"
+MIN_SIZE = 32
+
+
+def image_seed(seed: int, corruption: str, severity: int, index: int) -> int:
+    """The 32-bit seed used for image ``index`` of ``corruption`` at ``severity``."""
+    entropy = [seed, ALL_CORRUPTIONS.index(corruption), severity, index]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def corrupt_image(
+    image: np.ndarray, corruption: str, severity: int, *, seed: int = 0, index: int = 0
+):
+    """Corrupt one uint8 ``(H, W, C)`` image exactly as :func:`generate_corruptions` does.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``uint8`` ``(H, W, C)`` with ``C`` in (1, 3) and ``H, W >= 32``.
+    corruption : str
+        Corruption name.
+    severity : int
+        1 to 5.
+    seed, index : int
+        The set's seed and the image's index in the set (see :func:`image_seed`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` ``(H, W, C)``. numpy's global RNG state is restored afterwards.
+    """
+    check_corruption(corruption)
+    _check_severities([severity])
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"image must be uint8 (H, W, C) with C in (1, 3), got {image.dtype} {image.shape}"
+        )
+    _check_size(image.shape[:2])
+    state = np.random.get_state()  # noqa: NPY002  (the package draws from the global RNG)
+    try:
+        return _corrupt_range(image[None], corruption, severity, 0, 1, seed, first_index=index)[0]
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def _corrupt_range(
+    source: np.ndarray,
+    corruption: str,
+    severity: int,
+    start: int,
+    stop: int,
+    seed: int,
+    first_index: int = 0,
+) -> np.ndarray:
+    """Corrupt ``source[start:stop]`` (uint8 ``(N, H, W, C)``); image ``i`` is seeded as
+    index ``first_index + i``."""
+    channels = source.shape[-1]
+    if corruption in BATCH_KERNELS:
+        images = np.asarray(source[start:stop])
+        rgb = images if channels == 3 else np.repeat(images, 3, axis=3)
+        return np.ascontiguousarray(BATCH_KERNELS[corruption](rgb, severity)[..., :channels])
+    out = np.empty((stop - start, *source.shape[1:]), dtype=np.uint8)
+    for row, i in enumerate(range(start, stop)):
+        image = np.asarray(source[i])
+        rgb = image if channels == 3 else np.repeat(image, 3, axis=2)
+        result = apply_corruption(
+            rgb, corruption, severity, image_seed(seed, corruption, severity, first_index + i)
+        )
+        if result.shape != rgb.shape:
+            raise RuntimeError(
+                f"{corruption} at severity {severity} returned shape {result.shape} for an image "
+                f"of shape {rgb.shape}"
+            )
+        out[row] = result if channels == 3 else result[..., :1]
+    return out
+
+
+# Worker processes read the source images from a temporary .npy file, memory-mapped.
+# They are started with forkserver (or spawn), never plain fork: the parent may already
+# run OpenCV/BLAS thread pools, and a forked child would deadlock on their locks.
+_WORKER_SOURCE: np.ndarray | None = None
+
+
+def _init_worker(source_path: str) -> None:
+    global _WORKER_SOURCE
+    _WORKER_SOURCE = np.load(source_path, mmap_mode="r")
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; avoid oversubscription
+
+
+def _worker_task(task: tuple[str, int, int, int, int]) -> tuple[str, int, int, np.ndarray]:
+    corruption, severity, start, stop, seed = task
+    assert _WORKER_SOURCE is not None
+    return (
+        corruption,
+        severity,
+        start,
+        _corrupt_range(_WORKER_SOURCE, corruption, severity, start, stop, seed),
+    )
+
+
+def _check_size(size: Sequence[int]) -> None:
+    if min(size) < MIN_SIZE:
+        raise ValueError(
+            f"images are {size[0]}x{size[1]} but the corruptions need at least "
+            f"{MIN_SIZE}x{MIN_SIZE} (imagecorruptions refuses smaller ones); load the dataset "
+            f"padded or resized, e.g. load_dataset('fashion-mnist', pad_to=32)"
+        )
+
+
+def _check_severities(severities: Iterable[int]) -> tuple[int, ...]:
+    severities = tuple(severities)
+    bad = [
+        s
+        for s in severities
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 5
+    ]
+    if bad or not severities:
+        raise ValueError(f"severities must be integers in 1..5, got {severities!r}")
+    if len(set(severities)) != len(severities):
+        raise ValueError(f"severities must not repeat, got {severities!r}")
+    return tuple(int(s) for s in sorted(severities))
+
+
+def resolve_corruptions(
+    corruptions: Iterable[str] | None, include_heldout: bool = True
+) -> tuple[str, ...]:
+    """Validated corruption names in canonical order; None means the 15 benchmark ones plus,
+    with ``include_heldout``, the 4 held-out ones."""
+    if corruptions is None:
+        return BENCHMARK_CORRUPTIONS + (HELDOUT_CORRUPTIONS if include_heldout else ())
+    if isinstance(corruptions, str):
+        corruptions = [corruptions]
+    names = {check_corruption(c) for c in corruptions}
+    if not names:
+        raise ValueError("corruptions must name at least one corruption")
+    return tuple(c for c in ALL_CORRUPTIONS if c in names)
+
+
+def _array_sha256(array: np.ndarray, chunk: int = 4096) -> str:
+    import hashlib
+
+    hasher = hashlib.sha256()
+    for start in range(0, array.shape[0], chunk):
+        hasher.update(np.ascontiguousarray(array[start : start + chunk]).tobytes())
+    return hasher.hexdigest()
+
+
+def _settings(
+    split: DatasetSplit, total: int, subset: int | None, seed: int, severities
+) -> dict[str, Any]:
+    try:
+        version = importlib.metadata.version(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a dependency
+        version = "unknown"
+    return {
+        "format": MANIFEST_FORMAT,
+        "layout": "cifar-c",
+        "generator": {
+            "package": PACKAGE,
+            "version": version,
+            "import_name": "imagecorruptions",
+            "constants": "ImageNet-C severity constants as implemented by the package",
+            "kernels": {
+                "frost": "resized photographs cached per process; output identical to the package",
+                "zoom_blur": "computed a chunk at a time; output identical to the package",
+                "spatter": "as the package, but an empty liquid layer (0/0 in the package) "
+                "leaves the image unchanged",
+            },
+        },
+        "seed": int(seed),
+        "seeding": SEEDING_RULE,
+        "grayscale": GRAYSCALE_RULE,
+        "severities": list(severities),
+        "num_images": len(split),
+        "image_shape": [int(s) for s in split.images.shape[1:]],
+        "source": {
+            "dataset": split.name,
+            "split": split.split,
+            "images_in_split": total,
+            "subset": subset,
+            "classes": list(split.classes),
+            "class_ids": list(split.folder_ids),
+            "images_sha256": _array_sha256(split.images),
+            "labels_sha256": _array_sha256(split.labels),
+        },
+    }
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    header = np.load(path, mmap_mode="r")
+    return {
+        "file": path.name,
+        "shape": [int(s) for s in header.shape],
+        "bytes": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
+
+
+def _complete(out_dir: Path, record: dict[str, Any] | None) -> bool:
+    """Whether a manifest record matches its file (same name, size and shape)."""
+    if not record:
+        return False
+    path = out_dir / record["file"]
+    if not path.is_file() or path.stat().st_size != record["bytes"]:
+        return False
+    try:
+        return list(np.load(path, mmap_mode="r").shape) == record["shape"]
+    except (OSError, ValueError):
+        return False
+
+
+def generate_corruptions(
+    split: DatasetSplit,
+    out_dir: str | os.PathLike,
+    corruptions: Iterable[str] | None = None,
+    severities: Iterable[int] = (1, 2, 3, 4, 5),
+    seed: int = 0,
+    subset: int | None = None,
+    workers: int | None = None,
+    include_heldout: bool = True,
+    *,
+    chunk_size: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+):
+    """Corrupt a dataset split with imagecorruptions and write a CIFAR-10-C style set.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+        Source images (``H, W >= 32``; grayscale handled as described in the module notes).
+    out_dir : path-like
+        Output folder (created). Files already there that match the manifest are kept, so an
+        interrupted run resumes corruption by corruption.
+    corruptions : iterable of str, optional
+        Names to generate (canonical order is used); default: the 15 benchmark corruptions,
+        plus the 4 held-out ones if ``include_heldout``.
+    severities : iterable of int
+        Severities, stored as consecutive blocks in increasing order (default 1..5).
+    seed : int
+        Seed of the whole set (see :func:`image_seed`).
+    subset : int, optional
+        Use only the first ``subset`` images of ``split``.
+    workers : int, optional
+        Worker processes (default ``os.cpu_count()``); 1 runs in this process. The output
+        does not depend on it. With more than one, the calling script needs an
+        ``if __name__ == "__main__":`` guard (see the module notes).
+    include_heldout : bool
+        Whether the default corruption list includes the held-out four.
+    chunk_size : int, optional
+        Images per task sent to a worker (default: about a quarter of ``n / workers``,
+        between 16 and 500).
+    progress : bool
+        Show a tqdm progress bar.
+    overwrite : bool
+        Replace a set in ``out_dir`` made with different settings (seed, source, severities,
+        package version) instead of raising.
+
+    Returns
+    -------
+    CorruptedDataset
+        Reader over ``out_dir``.
+    """
+    from .reader import CorruptedDataset
+
+    if not isinstance(split, DatasetSplit):
+        raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
+    _check_size(split.image_size)
+    names = resolve_corruptions(corruptions, include_heldout)
+    severities = _check_severities(severities)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    total = len(split)
+    if subset is not None:
+        if (
+            isinstance(subset, bool)
+            or not isinstance(subset, (int, np.integer))
+            or not 1 <= subset <= total
+        ):
+            raise ValueError(f"subset must be an int in [1, {total}], got {subset!r}")
+        split = split.subset(int(subset))
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive int, got {workers!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    settings = _settings(split, total, subset, seed, severities)
+    manifest_path = out_dir / "manifest.json"
+    manifest = _open_manifest(manifest_path, settings, out_dir, overwrite)
+    labels = np.tile(split.labels, len(severities)).astype(np.int64)
+    labels_path = out_dir / "labels.npy"
+    if not _complete(out_dir, manifest.get("labels")):
+        save_npy_atomic(labels_path, labels)
+        manifest["labels"] = _file_record(labels_path)
+        atomic_write_json(manifest_path, manifest)
+
+    todo = [c for c in names if not _complete(out_dir, manifest["files"].get(c))]
+    if todo:
+        source = np.ascontiguousarray(split.images)
+        _run(
+            source,
+            todo,
+            severities,
+            seed,
+            out_dir,
+            manifest,
+            manifest_path,
+            workers,
+            chunk_size,
+            progress,
+        )
+    return CorruptedDataset(out_dir, kind="cifar-c", image_size=split.image_size)
+
+
+def _open_manifest(
+    path: Path, settings: dict[str, Any], out_dir: Path, overwrite: bool
+) -> dict[str, Any]:
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text())
+        except ValueError as error:
+            raise ValueError(
+                f"{str(path)!r} is not valid JSON ({error}); delete it to regenerate"
+            ) from error
+        old = {k: manifest.get(k) for k in settings}
+        if old == settings:
+            manifest.setdefault("files", {})
+            return manifest
+        differing = sorted(k for k in settings if old.get(k) != settings[k])
+        if not overwrite:
+            raise ValueError(
+                f"{str(out_dir)!r} holds a corruption set made with other settings (differing: "
+                f"{differing}); choose another out_dir or pass overwrite=True to replace it"
+            )
+        for record in [*manifest.get("files", {}).values(), manifest.get("labels")]:
+            if record:
+                (out_dir / record["file"]).unlink(missing_ok=True)
+    manifest = {**settings, "labels": None, "files": {}}
+    atomic_write_json(path, manifest)
+    return manifest
+
+
+def _run(
+    source, todo, severities, seed, out_dir, manifest, manifest_path, workers, chunk_size, progress
+):
+    from tqdm.auto import tqdm
+
+    n = source.shape[0]
+    if chunk_size is None:
+        chunk_size = min(500, max(16, math.ceil(n / (4 * workers))))
+    tasks = [
+        (c, s, start, min(start + chunk_size, n), seed)
+        for c in todo
+        for s in severities
+        for start in range(0, n, chunk_size)
+    ]
+    block = {s: b for b, s in enumerate(severities)}
+    remaining = {c: len(severities) * n for c in todo}
+    writers: dict[str, ArrayFileWriter] = {}
+    pool = None
+    source_path = out_dir / f".source-{os.getpid()}.npy"
+    state = np.random.get_state()  # noqa: NPY002  (restored below: the package seeds it)
+    if workers > 1 and len(tasks) > 1:
+        np.save(source_path, source)
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+        if context.get_start_method() == "forkserver":
+            # Imported (and the numba kernel compiled) once by the server, inherited by
+            # every worker it forks.
+            context.set_forkserver_preload([__name__, f"{__package__}._preload"])
+        pool = context.Pool(
+            min(workers, len(tasks)), initializer=_init_worker, initargs=(str(source_path),)
+        )
+        results = pool.imap_unordered(_worker_task, tasks)
+    else:
+        results = (
+            (c, s, start, _corrupt_range(source, c, s, start, stop, seed_))
+            for c, s, start, stop, seed_ in tasks
+        )
+    total = len(todo) * len(severities) * n
+    bar = tqdm(total=total, desc="corrupting", unit="img", disable=True if not progress else None)
+    try:
+        for corruption, severity, start, chunk in results:
+            if corruption not in writers:
+                writers[corruption] = ArrayFileWriter(
+                    out_dir / f"{corruption}.npy", (len(severities) * n, *source.shape[1:])
+                )
+            offset = block[severity] * n + start
+            writers[corruption].array[offset : offset + len(chunk)] = chunk
+            remaining[corruption] -= len(chunk)
+            bar.update(len(chunk))
+            bar.set_postfix_str(corruption, refresh=False)
+            if remaining[corruption] == 0:
+                path = writers.pop(corruption).commit()
+                manifest["files"][corruption] = _file_record(path)
+                manifest["files"] = {
+                    c: manifest["files"][c] for c in ALL_CORRUPTIONS if c in manifest["files"]
+                }
+                atomic_write_json(manifest_path, manifest)
+    finally:
+        bar.close()
+        for writer in writers.values():
+            writer.discard()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        source_path.unlink(missing_ok=True)
+        np.random.set_state(state)  # noqa: NPY002
