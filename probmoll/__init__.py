@@ -2,7 +2,7 @@
 
 Sub-packages (see docs/architecture.md):
 
-- :mod:`probmoll.mollify` -- input noising/blurring, label smoothing/tempering, schedules, `Mollifier`
+- :mod:`probmoll.mollify` -- noising, blurring, label smoothing/tempering, schedules, `Mollifier`
 - :mod:`probmoll.likelihoods` -- augmented-likelihood forms, estimators, Pyro distributions
 - :mod:`probmoll.data` -- datasets and corruption benchmarks
 - :mod:`probmoll.metrics` -- error, NLL, ECE, Brier; exact accumulators

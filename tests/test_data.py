@@ -687,4 +687,6 @@ def test_failed_download_names_the_dataset_and_the_way_out(tmp_path, monkeypatch
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
     for name, cls in (("fashion-mnist", "FashionMNIST"), ("cifar10", "CIFAR10")):
         with pytest.raises(RuntimeError, match=rf"could not download {cls} into .*by hand"):
-            load_dataset(name, "test", root=tmp_path / name, cache_dir=tmp_path / "c", download=True)
+            load_dataset(
+                name, "test", root=tmp_path / name, cache_dir=tmp_path / "c", download=True
+            )

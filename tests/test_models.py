@@ -97,7 +97,11 @@ def _tiny_checkpoint(tmp_path, name="checkpoint.pt"):
     model.eval()
     info = data_info("synthetic", 3, 1, 32, mean=[0.5], std=[0.25], classes=["a", "b", "c"])
     path = save_checkpoint(
-        tmp_path / name, model=model, model_name="preact_resnet18", model_kwargs=kwargs, data=info,
+        tmp_path / name,
+        model=model,
+        model_name="preact_resnet18",
+        model_kwargs=kwargs,
+        data=info,
         extra={"step": 7},
     )
     return model, path
@@ -131,6 +135,9 @@ def test_checkpoint_errors(tmp_path):
     model = create_model("preact_resnet18_w16", num_classes=3)
     with pytest.raises(ValueError, match="model_kwargs must include"):
         save_checkpoint(
-            tmp_path / "c.pt", model=model, model_name="preact_resnet18_w16", model_kwargs={},
+            tmp_path / "c.pt",
+            model=model,
+            model_name="preact_resnet18_w16",
+            model_kwargs={},
             data=data_info("x", 3, 3, 32, [0.5] * 3, [0.5] * 3),
         )

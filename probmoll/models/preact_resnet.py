@@ -166,7 +166,9 @@ def _register(depth: int, default_width: int, suffix: str = "") -> None:
         return PreActResNet(block, depths, num_classes, in_channels, image_size, width=width)
 
     factory.__name__ = name
-    factory.__doc__ = f"preact-ResNet-{depth}, first-stage width {default_width} (option ``width``)."
+    factory.__doc__ = (
+        f"preact-ResNet-{depth}, first-stage width {default_width} (option ``width``)."
+    )
 
 
 for _depth in _DEPTHS:

@@ -38,7 +38,9 @@ def model_factory(name: str) -> ModelFactory:
     try:
         return _MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(list_models())}") from None
+        raise ValueError(
+            f"unknown model {name!r}; valid names: {', '.join(list_models())}"
+        ) from None
 
 
 def create_model(
@@ -66,4 +68,6 @@ def create_model(
         raise ValueError(f"in_channels must be a positive integer, got {in_channels!r}")
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-    return factory(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs)
+    return factory(
+        num_classes=num_classes, in_channels=in_channels, image_size=image_size, **kwargs
+    )

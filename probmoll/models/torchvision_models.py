@@ -49,13 +49,16 @@ def resnet50_imagenet(
                 enum = ResNet50_Weights[str(weights)]
             except KeyError:
                 valid = ", ".join(w.name for w in ResNet50_Weights)
-                raise ValueError(f"unknown ResNet-50 weights {weights!r}; valid: {valid} or a file path") from None
+                raise ValueError(
+                    f"unknown ResNet-50 weights {weights!r}; valid: {valid} or a file path"
+                ) from None
             try:
                 state = enum.get_state_dict(progress=True)
             except Exception as error:  # urllib raises several types for a missing network
                 raise RuntimeError(
-                    f"could not download torchvision weights {enum.name} ({error}). Without internet, "
-                    f"download {enum.url} elsewhere and pass its local path as weights=PATH."
+                    f"could not download torchvision weights {enum.name} ({error}). Without "
+                    f"internet, download {enum.url} elsewhere and pass its local path as "
+                    f"weights=PATH."
                 ) from error
             model.load_state_dict(state)
     if num_classes != model.fc.out_features:
