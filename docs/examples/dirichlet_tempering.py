@@ -11,7 +11,7 @@ copies of each point with smoothed labels, under a N(0, 1) prior. The geometric 
 scales the log-likelihood by 1/(K T) (each image worth one datum) or by 1/T (each copy
 a datum): both the temperature T and the choice of counting move the likelihood against
 the prior, and with it the posterior predictive confidence. Sampled with NUTS, summarised
-with ArviZ.
+with ArviZ (``probmoll.bayes``).
 
 Run: ``python docs/examples/dirichlet_tempering.py [--fast] [--json PATH]`` (< 1 minute).
 """
@@ -21,20 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import warnings
 
-import pyro
-import pyro.distributions as dist
+import arviz as az
 import torch
-from pyro import poutine
-from pyro.infer import MCMC, NUTS
 
-from probmoll.likelihoods import (
-    Objective,
-    SoftLabelCategorical,
-    dirichlet_log_likelihood,
-    dirichlet_mode,
-)
+from probmoll.bayes import last_layer_logits, posterior_predictive, sample_posterior
+from probmoll.likelihoods import Objective, dirichlet_log_likelihood, dirichlet_mode
 
 NUM_CLASSES = 3
 
@@ -95,59 +87,15 @@ def mollified_copies(features, labels, copies: int, generator: torch.Generator):
     return batch.x.view(-1, 2), batch.y
 
 
-def class_logits(features, weight, bias):
-    """Logits with class 1 as reference (logit 0): softmax is invariant to a shared shift,
-    which would otherwise leave a ridge in the posterior that NUTS explores slowly."""
-    free = features @ weight + bias.unsqueeze(-2)
-    return torch.cat([torch.zeros_like(free[..., :1]), free], -1)
-
-
-def model(features, soft_targets, scale: float):
-    weight = pyro.sample("weight", dist.Normal(0.0, 1.0).expand([2, NUM_CLASSES - 1]).to_event(2))
-    bias = pyro.sample("bias", dist.Normal(0.0, 1.0).expand([NUM_CLASSES - 1]).to_event(1))
-    logits = class_logits(features, weight, bias)
-    # poutine.scale multiplies the likelihood's log-density: 1/(K T) for the geometric
-    # likelihood of Eq. 28, 1/T when each copy counts as a datum.
-    with pyro.plate("rows", features.shape[0]), poutine.scale(scale=scale):
-        pyro.sample("y", SoftLabelCategorical(logits), obs=soft_targets)
-
-
-def posterior(
-    features, soft_targets, scale: float, warmup: int, samples: int, seed: int, chains: int = 2
-):
-    """NUTS draws, ``{"weight": (chains, samples, 2, C - 1), "bias": (chains, samples, C - 1)}``.
-
-    Chains run one after the other (Pyro's parallel chains would start worker processes).
-    """
-    runs = []
-    for chain in range(chains):
-        pyro.set_rng_seed(seed + chain)
-        mcmc = MCMC(NUTS(model), num_samples=samples, warmup_steps=warmup, disable_progbar=True)
-        mcmc.run(features, soft_targets, scale)
-        runs.append(mcmc.get_samples())
-    return {name: torch.stack([run[name] for run in runs]) for name in runs[0]}
-
-
 def predictive_summary(draws, features, labels) -> dict:
-    weight, bias = draws["weight"].flatten(0, 1), draws["bias"].flatten(0, 1)
-    logits = class_logits(features, weight, bias)  # (S, N, C)
-    predictive = torch.softmax(logits, -1).mean(0)
+    predictive = posterior_predictive(draws, features, reference_class=0)
+    weight = draws["weight"].flatten(0, 1)
     return {
         "confidence": predictive.max(-1).values.mean().item(),
         "accuracy": (predictive.argmax(-1) == labels).float().mean().item(),
         "nll": -predictive.gather(-1, labels[:, None]).log().mean().item(),
         "weight_norm": weight.norm(dim=(-2, -1)).mean().item(),
     }
-
-
-def arviz_summary(draws):
-    with warnings.catch_warnings():
-        # ArviZ announces an upcoming refactor at import time; irrelevant here.
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz as az
-
-        posterior_draws = {name: value.numpy() for name, value in draws.items()}
-        return az.summary(az.from_dict(posterior=posterior_draws), kind="diagnostics")
 
 
 def tempering_table(fast: bool, seed: int) -> list[dict]:
@@ -159,11 +107,24 @@ def tempering_table(fast: bool, seed: int) -> list[dict]:
     warmup, samples = (30, 30) if fast else (200, 200)
     rows = []
     for temperature in (4.0, 1.0, 0.25):
+        # Class 0's logit is pinned to 0: softmax is invariant to a shared shift, which
+        # would otherwise leave a ridge in the posterior that NUTS explores slowly.
+        draws, inference_data = sample_posterior(
+            noisy,
+            soft_targets,
+            num_samples=samples,
+            warmup=warmup,
+            num_chains=2,
+            seed=seed,
+            num_classes=NUM_CLASSES,
+            copies=copies,
+            temperature=temperature,
+            reference_class=0,
+        )
         scale = 1 / (copies * temperature)
-        draws = posterior(noisy, soft_targets, scale, warmup, samples, seed)
         row = {"estimator": "geometric", "T": temperature, "likelihood_scale": scale}
         row.update(predictive_summary(draws, test_features, test_labels))
-        diagnostics = arviz_summary(draws)
+        diagnostics = az.summary(inference_data, kind="diagnostics")
         row["min_ess_bulk"] = float(diagnostics["ess_bulk"].min())
         row["max_r_hat"] = float(diagnostics["r_hat"].max())
         rows.append(row)
@@ -184,7 +145,7 @@ def per_copy_equals_cold_geometric(seed: int, copies: int = 4) -> float:
     for _ in range(5):
         weight = torch.randn(2, NUM_CLASSES - 1, generator=generator)
         bias = torch.randn(NUM_CLASSES - 1, generator=generator)
-        logits = class_logits(noisy, weight, bias)
+        logits = last_layer_logits(noisy, weight, bias, reference_class=0)
         largest = max(
             largest, (per_copy(logits, soft_targets) - cold(logits, soft_targets)).abs().item()
         )

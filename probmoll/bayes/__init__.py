@@ -1,0 +1,33 @@
+"""Bayesian inference with probmoll's augmented likelihoods (Sec. 3.1, Appendix D, Eq. 28).
+
+- :mod:`~probmoll.bayes.last_layer` -- a Bayesian softmax regression over fixed features
+  (e.g. ``model.forward_features(x)`` of K mollified copies of each image), its Pyro model,
+  NUTS sampling with ArviZ diagnostics, posterior predictive and a MAP fit.
+
+Example
+-------
+>>> posterior = sample_posterior(features, soft_targets, num_samples=200, warmup=200,
+...                              num_chains=2, num_classes=10, copies=4, temperature=1.0)
+>>> probs = posterior_predictive(posterior.draws, test_features)        # (N, C)
+>>> arviz.summary(posterior.inference_data, kind="diagnostics")
+"""
+
+from probmoll.bayes.last_layer import (
+    LIKELIHOODS,
+    Posterior,
+    fit_map,
+    last_layer_logits,
+    posterior_predictive,
+    sample_posterior,
+    softmax_regression_model,
+)
+
+__all__ = [
+    "LIKELIHOODS",
+    "Posterior",
+    "fit_map",
+    "last_layer_logits",
+    "posterior_predictive",
+    "sample_posterior",
+    "softmax_regression_model",
+]
