@@ -32,7 +32,7 @@ from probmoll.train.config import load_config
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.engine import Trainer, load_data
 
-MODEL = "preact_resnet18_w16"
+DEFAULT_MODEL = "preact_resnet18_w16"
 
 
 def build_trainer(args, *overrides: str) -> Trainer:
@@ -44,7 +44,7 @@ def build_trainer(args, *overrides: str) -> Trainer:
             "device=cpu",
             "data.name=synthetic",
             f"data.options={{n: {args.images}}}",
-            f"model.name={MODEL}",
+            f"model.name={args.model}",
             f"batch_size={args.batch_size}",
             "augment.policy=fcr",
             "optim.lr=0.01",
@@ -124,7 +124,7 @@ def hand_loop_runner(args, workers: int, pipeline_only: bool = False) -> Callabl
         persistent_workers=workers > 0,
     )
     torch.manual_seed(0)
-    model = create_model(MODEL, num_classes=10, in_channels=3, image_size=32)
+    model = create_model(args.model, num_classes=10, in_channels=3, image_size=32)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
@@ -146,6 +146,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--repeats", type=int, default=3, help="rounds over all configurations")
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model name (default: %(default)s)")
     parser.add_argument("--images", type=int, default=2048, help="synthetic training images")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
@@ -191,8 +192,8 @@ def main() -> None:
     median = {name: statistics.median(values) for name, values in rates.items()}
 
     print(
-        f"{MODEL}, 32x32, batch {args.batch_size}, {args.steps} steps x {args.repeats} rounds, "
-        f"{torch.get_num_threads()} threads"
+        f"{args.model}, 32x32, batch {args.batch_size}, {args.steps} steps x "
+        f"{args.repeats} rounds, {torch.get_num_threads()} threads"
     )
     width = max(map(len, (*median, *batch_ms)))
     for name, value in median.items():
