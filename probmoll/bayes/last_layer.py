@@ -35,6 +35,7 @@ of scale to prior precision. The scale is applied with ``poutine.scale``, so NUT
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -264,7 +265,7 @@ def sample_posterior(
     # Validate once, before any chain starts.
     with poutine.block(), poutine.trace():
         softmax_regression_model(features, targets, **model_kwargs)
-    import arviz  # imported here: arviz is slow to import and only needed for diagnostics
+    arviz = _import_arviz()
 
     runs = []
     for chain in range(num_chains):
@@ -471,3 +472,18 @@ def _describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
     return f"{type(value).__name__} {value!r:.80}"
+
+
+def _import_arviz():
+    """Import arviz lazily (it is slow to import and only needed for diagnostics).
+
+    arviz 0.2x announces its coming 1.0 refactor with a ``FutureWarning`` once per day at
+    import time; it concerns arviz's own API, not anything probmoll calls, so it is
+    silenced here rather than shown to every user of :func:`sample_posterior`.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning
+        )
+        import arviz
+    return arviz
