@@ -1,0 +1,241 @@
+"""experiments/: every config and grid loads, expands and validates; the paper grids use
+the paper's recipe; equal compute across K; the README maps every grid and config.
+
+Nothing here trains: ``load_sweep`` builds and validates every run's configuration.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from probmoll.augment import list_policies
+from probmoll.train.config import load_config
+from probmoll.train.sweep import load_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+CONFIGS = sorted((EXPERIMENTS / "configs").glob("*.yaml"))
+GRIDS = sorted((EXPERIMENTS / "grids").glob("*.yaml"))
+PAPER_GRIDS = [g for g in GRIDS if g.name.startswith("paper-")]
+# The paper's table rows: (augment.policy, augment.mix) of the 8 augmentation settings.
+PAPER_AUGMENTATIONS = {
+    "none": ("none", "none"),
+    "fcr": ("fcr", "none"),
+    "fcr+randaug": ("fcr+randaug", "none"),
+    "fcr+autoaug": ("fcr+autoaug", "none"),
+    "fcr+augmix": ("fcr+augmix", "none"),
+    "fcr+trivaug": ("fcr+trivaug", "none"),
+    "fcr+mixup": ("fcr", "mixup"),
+    "fcr+cutmix": ("fcr", "cutmix"),
+}
+# Datasets' training-set sizes, for the steps a run takes.
+TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "fashion-mnist": 60_000}
+
+
+def load_script(name: str):
+    """Import experiments/<name>.py as a module (experiments/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}", EXPERIMENTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def grid_spec(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def optimiser_steps(config) -> int:
+    """Steps of a run, counted as the training engine counts them."""
+    images = TRAIN_IMAGES[config.data.name]
+    if config.data.subset is not None:
+        images = min(images, config.data.subset)
+    steps = config.epochs * (images // (config.batch_size // config.likelihood.k))
+    return steps if config.max_steps is None else min(steps, config.max_steps)
+
+
+def test_experiments_folder_holds_configs_and_grids():
+    assert len(CONFIGS) >= 6 and len(GRIDS) >= 14
+    assert {g.stem for g in PAPER_GRIDS} >= {
+        f"paper-{kind}-{dataset}"
+        for kind in ("table1", "table2", "fig6-ablations")
+        for dataset in ("cifar10", "cifar100", "tinyimagenet")
+    } | {"paper-table3-imagenet", "paper-objectives-cifar10", "paper-objectives-cifar100"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_config_loads_and_validates(path):
+    config = load_config(path)
+    assert config.out.startswith("runs/")  # run folders stay in the ignored runs/
+
+
+@pytest.mark.parametrize("path", GRIDS, ids=lambda p: p.name)
+def test_every_grid_expands_and_validates(path):
+    spec = load_sweep(path)
+    axes = grid_spec(path)["grid"]
+    assert len(spec.points) == math.prod(len(values) for values in axes.values())
+    assert len({p.name for p in spec.points}) == len(spec.points)
+    assert len({p.config.out for p in spec.points}) == len(spec.points)
+    assert str(spec.out).startswith("runs/")
+    assert spec.over is None or spec.over == "seed" in spec.axes
+
+
+@pytest.mark.parametrize("path", PAPER_GRIDS, ids=lambda p: p.name)
+def test_paper_grids_use_the_paper_recipe(path):
+    for point in load_sweep(path).points:
+        config = point.config
+        assert (config.batch_size, config.precision) == (128, "bf16")
+        assert (config.optim.name, config.optim.lr, config.optim.momentum) == ("sgd", 0.01, 0.9)
+        assert config.optim.weight_decay == pytest.approx(5e-4)
+        assert config.schedule.name == "cosine"
+        if config.data.name == "imagenet":  # Appendix A.1: pretrained ResNet-50, 10 epochs
+            assert config.model.name == "resnet50_imagenet" and config.epochs == 10
+            assert config.model.kwargs["weights"] == "IMAGENET1K_V1"
+        else:
+            assert config.model.name == "preact_resnet50" and config.epochs == 300
+            assert config.eval.corruptions == f"{config.data.name}-c"
+            assert config.eval.subset is None and config.data.subset is None
+            assert list(config.eval.severities) == [1, 2, 3, 4, 5] and config.eval.names is None
+        if config.mollify.enabled:
+            assert (config.mollify.alpha, config.mollify.beta) in {(1.0, b) for b in (1, 2, 4, 8)}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "paper-table1-cifar10",
+        "paper-table1-cifar100",
+        "paper-table1-tinyimagenet",
+        "paper-table3-imagenet",
+    ],
+)
+def test_table_grids_cover_the_papers_rows(name):
+    """8 augmentations x mollification off/on (Tables 1, 3, 5), seeds for Table 5's std."""
+    spec = load_sweep(EXPERIMENTS / "grids" / f"{name}.yaml")
+    rows = {}
+    for point in spec.points:
+        augment = point.config.augment
+        rows.setdefault(point.labels["augment"], set()).add(
+            ((augment.policy, augment.mix), point.config.mollify.enabled, point.config.seed)
+        )
+    assert set(rows) == set(PAPER_AUGMENTATIONS)
+    seeds = {0, 1, 2} if "table1" in name else {0}
+    for label, settings in rows.items():
+        expected = {(PAPER_AUGMENTATIONS[label], on, s) for on in (False, True) for s in seeds}
+        assert settings == expected
+
+
+def test_table2_grids_are_noise_blur_and_both_on_trivaug():
+    for dataset in ("cifar10", "cifar100", "tinyimagenet"):
+        spec = load_sweep(EXPERIMENTS / "grids" / f"paper-table2-{dataset}.yaml")
+        roles = {}
+        for point in spec.points:
+            assert point.config.augment.policy == "fcr+trivaug"
+            enabled = point.config.mollify.enabled
+            roles[point.labels["mollification"]] = point.config.mollify.roles if enabled else None
+        assert roles == {
+            "none": None,
+            "diffusion": ("clean", "noise"),
+            "blur": ("clean", "blur"),
+            "diff+blur": ("clean", "noise", "blur"),
+        }
+
+
+@pytest.mark.parametrize(
+    "name", ["cpu-objectives", "paper-objectives-cifar10", "paper-objectives-cifar100"]
+)
+def test_objective_grids_give_every_run_the_same_compute(name):
+    """K copies per image at equal steps x batch: fewer distinct images, same rows."""
+    spec = load_sweep(EXPERIMENTS / "grids" / f"{name}.yaml")
+    steps = {optimiser_steps(p.config) for p in spec.points}
+    assert len(steps) == 1 and {p.config.batch_size for p in spec.points} == {128}
+    objectives = {}
+    for point in spec.points:
+        likelihood = point.config.likelihood
+        objectives[point.labels["objective"]] = (
+            likelihood.form,
+            likelihood.estimator,
+            likelihood.k,
+            likelihood.temperature,
+            point.config.mollify.enabled,
+        )
+    assert objectives == {
+        "ce-nomoll": ("ce", "jensen", 1, 1.0, False),
+        "smooth-jensen-k1": ("smooth", "jensen", 1, 1.0, True),
+        "smooth-lme-k4": ("smooth", "log_mean_exp", 4, 1.0, True),
+        "smooth-dk-k4": ("smooth", "durbin_koopman", 4, 1.0, True),
+        "smooth-jensen-k4": ("smooth", "jensen", 4, 1.0, True),
+        "temper-jensen-k1": ("temper", "jensen", 1, 1.0, True),
+        "normalized-jensen-k1": ("normalized", "jensen", 1, 1.0, True),
+        "smooth-geom-k4-T0.5": ("smooth", "geometric", 4, 0.5, True),
+        "smooth-geom-k4-T1": ("smooth", "geometric", 4, 1.0, True),
+        "ce-moll": ("ce", "jensen", 1, 1.0, True),
+    }
+    budget = load_script("budget")
+    flops = {budget.run_flops(p.config) for p in spec.points}
+    assert max(flops) == pytest.approx(min(flops), rel=1e-12)
+
+
+def test_budget_counts_rows_and_evaluations():
+    """GPU-hour estimate: 3 forward passes per training row plus the evaluated images."""
+    budget = load_script("budget")
+    config = load_sweep(EXPERIMENTS / "grids" / "paper-table1-cifar10.yaml").points[0].config
+    forward = budget.forward_flops("preact_resnet50", 10, 3, 32)
+    rows = 300 * (50_000 // 128) * 128
+    evaluations = 10_000 * (300 // 10 + 1 + 75)
+    assert budget.run_flops(config) == pytest.approx(forward * (3 * rows + evaluations))
+    # a preact-ResNet-50 forward pass on a 32x32 image is a few GFLOPs
+    assert 1e9 < forward < 1e10
+
+
+def test_paper_reference_transcribes_tables_1_and_3():
+    reference = yaml.safe_load((EXPERIMENTS / "paper_reference.yaml").read_text())
+    datasets = {"table1": {"cifar10", "cifar100", "tinyimagenet"}, "table3": {"imagenet"}}
+    for table, names in datasets.items():
+        assert set(reference[table]) == names
+        for rows in reference[table].values():
+            assert {(r["augment"], r["mollify"]) for r in rows} == {
+                (a, m) for a in PAPER_AUGMENTATIONS for m in (False, True)
+            }
+            for row in rows:
+                assert 0 < row["clean.error"] < row["corrupted.mean.error"] < 100
+                assert 0 < row["clean.ece"] < 1 and 0 < row["clean.nll"]
+
+
+def test_readme_maps_every_grid_and_config():
+    readme = (EXPERIMENTS / "README.md").read_text()
+    for path in [*GRIDS, *CONFIGS]:
+        assert f"{path.parent.name}/{path.name}" in readme, path.name
+    for mentioned in re.findall(r"experiments/(?:grids|configs)/[\w.+-]+\.yaml", readme):
+        assert (REPO / mentioned).is_file(), mentioned
+    for section in (
+        "Table 1",
+        "Table 2",
+        "Table 3",
+        "Table 4",
+        "Table 5",
+        "Fig. 3",
+        "Fig. 5",
+        "Fig. 6",
+        "Fig. 8",
+        "Fig. 9",
+        "Fig. 10",
+        "Appendix C",
+        "Appendix D",
+    ):
+        assert section in readme, section
+    docs = (REPO / "docs" / "experiments.md").read_text()
+    assert "experiments/README.md" in docs
+
+
+def test_policies_named_in_the_grids_exist():
+    for path in GRIDS:
+        for point in load_sweep(path).points:
+            assert point.config.augment.policy in list_policies()
