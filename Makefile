@@ -32,5 +32,15 @@ test: $(STAMP) data
 lint: $(STAMP)
 	$(VENV)/bin/ruff check probmoll tests benchmarks experiments paper_appendix
 
+# Speed measurements (see benchmarks/README.md); each prints its ratios and exits.
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[bench]"
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The user documentation, built strictly (broken links and missing pages fail).
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(VENV)/bin/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) .pytest_cache
