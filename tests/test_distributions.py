@@ -210,3 +210,85 @@ def test_usable_in_a_pyro_model_and_scaled_by_poutine_scale(cls, generator):
     assert torch.allclose(unscaled.log_prob_sum(), expected)
     assert torch.allclose(scaled.log_prob_sum(), 0.25 * expected)
     assert math.isfinite(scaled.log_prob_sum().item())
+
+
+# ---------------------------------------------------------------- low precision and masked classes
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("num_classes", [3, 10, 100])
+def test_low_precision_samples_and_smoothed_targets_are_in_the_support(dtype, num_classes):
+    torch.manual_seed(3)
+    logits = (torch.randn(2000, num_classes) * 2).to(dtype)
+    dist = NormalizedSoftLabel(logits, validate_args=True)
+    sample = dist.sample()
+    assert sample.dtype == dtype
+    # torch's fixed 1e-6 simplex tolerance rejects a few percent of these by rounding alone.
+    if num_classes == 10:
+        assert not torch.distributions.constraints.simplex.check(sample).all()
+    assert dist.support.check(sample).all()
+    assert torch.isfinite(dist.log_prob(sample)).all()
+    # Smoothed targets made in low precision, as a bf16 training step would, as observations.
+    labels = torch.randint(num_classes, (2000,))
+    gamma = torch.rand(2000, 1).to(dtype)
+    one_hot = F.one_hot(labels, num_classes).to(dtype)
+    for targets in (
+        torch.lerp(one_hot, torch.full_like(one_hot, 1 / num_classes), gamma),
+        (1 - gamma) * one_hot + gamma / num_classes,
+    ):
+        SoftLabelCategorical(logits, validate_args=True).log_prob(targets)
+        NormalizedSoftLabel(logits, validate_args=True).log_prob(targets)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64])
+def test_scaled_tolerance_still_rejects_labels_off_the_simplex(dtype):
+    for cls in CLASSES:
+        with pytest.raises(ValueError, match="support"):
+            make(cls, torch.zeros(3, dtype=dtype), validate_args=True).log_prob(
+                torch.tensor([0.5, 0.55, 0.0], dtype=dtype)
+            )
+    with pytest.raises(ValueError, match="support"):
+        NormalizedSoftLabel(torch.zeros(3, dtype=dtype), validate_args=True).log_prob(
+            torch.tensor([0.5, 0.3, 0.2], dtype=dtype)
+        )
+
+
+def test_masked_class_is_left_out_of_the_normalized_family():
+    torch.manual_seed(5)
+    logits = torch.tensor([0.4, float("-inf"), -0.7, 1.1], dtype=torch.float64)
+    dist = NormalizedSoftLabel(logits, validate_args=True)
+    sample = dist.sample((200,))
+    assert (sample[:, 1] == 0).all() and dist.support.check(sample).all()
+    assert torch.isfinite(dist.log_prob(sample)).all()
+    unmasked = [0, 2, 3]
+
+    def density(amount, index):
+        value = torch.zeros(4, dtype=torch.float64)
+        value[unmasked] = smoothed(unmasked.index(index), amount, 3)
+        return dist.log_prob(value).exp().item()
+
+    total = sum(integrate.quad(density, 0, 1, args=(j,), epsrel=1e-11)[0] for j in unmasked)
+    assert total == pytest.approx(1.0, rel=1e-9)
+    with pytest.raises(ValueError, match="support"):  # mass on the masked class
+        dist.log_prob(smoothed(0, 0.3, 4))
+
+
+# ---------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_gradcheck_log_prob(cls, generator):
+    logits = torch.randn(3, 4, generator=generator, dtype=torch.float64, requires_grad=True)
+    value = smoothed(
+        torch.randint(4, (3,), generator=generator), torch.rand(3, generator=generator), 4
+    )
+    assert torch.autograd.gradcheck(lambda x: make(cls, x).log_prob(value), (logits,))
+    if cls is TemperedCategorical:
+        power = torch.rand(3, generator=generator, dtype=torch.float64, requires_grad=True)
+        one_hot = F.one_hot(torch.randint(4, (3,), generator=generator), 4).double()
+        assert torch.autograd.gradcheck(
+            lambda x, rho: TemperedCategorical(x, rho).log_prob(one_hot), (logits, power)
+        )
+        assert torch.autograd.gradcheck(
+            lambda x, rho: TemperedCategorical(x, rho).log_normalizer, (logits, power)
+        )

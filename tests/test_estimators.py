@@ -192,3 +192,28 @@ def test_register_estimator_validates_and_rejects_duplicates():
 def test_bad_input_raises_clear_errors(call_bad, error, match):
     with pytest.raises(error, match=match):
         call_bad()
+
+
+@pytest.mark.parametrize("name", list_estimators())
+def test_every_copy_minus_inf_gives_minus_inf_without_nan(name):
+    """An example impossible under every copy: log I_K = -inf, no NaN in value or gradient."""
+    minus_inf = float("-inf")
+    logp = torch.tensor(
+        [[minus_inf, -1.0, minus_inf], [minus_inf, -2.0, -3.0], [minus_inf, -0.5, minus_inf]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    value = call(name, logp)
+    assert value[0].item() == minus_inf
+    finite_columns = logp.detach()[:, 1:]
+    assert torch.allclose(value[1:], call(name, finite_columns))
+    value.sum().backward()
+    assert torch.isfinite(logp.grad).all()
+    if name in ("log_mean_exp", "durbin_koopman"):
+        assert torch.equal(logp.grad[:, 0], torch.zeros(3, dtype=torch.float64))
+
+
+def test_durbin_koopman_with_some_copies_minus_inf_is_finite():
+    logp = torch.tensor([[float("-inf")], [-1.0], [-2.0]], dtype=torch.float64)
+    expected = durbin_koopman_reference(logp.numpy())
+    assert np.allclose(durbin_koopman(logp).numpy(), expected)

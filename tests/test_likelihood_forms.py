@@ -347,3 +347,82 @@ def test_dirichlet_mode_closed_form_matches_numerical_maximum(label_kind, gamma)
 def test_bad_input_raises_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ---------------------------------------------------------------- masked classes (logit -inf)
+
+MINUS_INF = float("-inf")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])
+@pytest.mark.parametrize(
+    "row, masked",
+    [
+        ([0.0, 1.0, MINUS_INF, 0.5], [2]),
+        ([MINUS_INF, 0.0, 0.0, MINUS_INF], [0, 3]),
+        ([3.0, MINUS_INF, -2.0], [1]),
+        ([MINUS_INF, 2.0, MINUS_INF], [0, 2]),  # one class left: the only label is e_1, Z = 1
+    ],
+)
+def test_log_partition_drops_masked_classes(row, masked, dtype):
+    logits = torch.tensor([row], dtype=dtype, requires_grad=True)
+    kept = [c for c in range(len(row)) if c not in masked]
+    value = log_partition(logits)
+    expected = (
+        log_partition(logits.detach()[:, kept]) if len(kept) > 1 else torch.zeros(1, dtype=dtype)
+    )
+    assert torch.isfinite(value).all()
+    assert torch.allclose(value.double(), expected.double(), atol=1e-6)
+    value.sum().backward()
+    assert torch.isfinite(logits.grad).all()
+    assert (logits.grad[0, masked] == 0).all()
+
+
+def test_log_partition_with_masked_class_matches_quadrature_over_unmasked_family():
+    logits = torch.tensor([0.3, MINUS_INF, -1.2, 0.8], dtype=torch.float64)
+    probs = torch.softmax(logits[[0, 2, 3]], -1).numpy()
+    assert log_partition(logits).item() == pytest.approx(
+        math.log(partition_by_quadrature(probs)), rel=1e-10
+    )
+
+
+def test_masked_class_with_zero_target_contributes_zero_not_nan():
+    logits = torch.tensor([[0.0, 1.0, MINUS_INF]], dtype=torch.float64, requires_grad=True)
+    targets = torch.tensor([[0.6, 0.4, 0.0]], dtype=torch.float64)
+    finite = logits.detach()[:, :2]
+    for form in (soft_label_log_likelihood, normalized_log_likelihood, dirichlet_log_likelihood):
+        value = form(logits, targets)
+        expected = form(finite, targets[:, :2])
+        if form is dirichlet_log_likelihood:  # the Beta function counts the third class
+            expected = expected - torch.lgamma(torch.tensor(3.0)) + torch.lgamma(torch.tensor(4.0))
+        assert torch.allclose(value, expected), form.__name__
+        (grad,) = torch.autograd.grad(value.sum(), logits)
+        assert torch.isfinite(grad).all() and grad[0, 2] == 0, form.__name__
+    # Weight on the masked class: the label is impossible.
+    impossible = torch.tensor([[0.5, 0.3, 0.2]], dtype=torch.float64)
+    assert soft_label_log_likelihood(logits, impossible).item() == MINUS_INF
+    assert normalized_log_likelihood(logits, impossible).item() == MINUS_INF
+
+
+# ---------------------------------------------------------------- gradcheck of every form
+
+
+def test_gradcheck_soft_label_tempered_and_dirichlet(generator):
+    logits = torch.randn(4, 5, generator=generator, dtype=torch.float64, requires_grad=True)
+    labels = torch.randint(5, (4,), generator=generator)
+    soft = torch.softmax(torch.randn(4, 5, generator=generator, dtype=torch.float64), -1)
+    soft.requires_grad_()
+    power = torch.rand(4, generator=generator, dtype=torch.float64).requires_grad_()
+    checks = {
+        "soft_label, soft targets": (soft_label_log_likelihood, (logits, soft)),
+        "soft_label, class indices": (lambda x: soft_label_log_likelihood(x, labels), (logits,)),
+        "tempered, logits and power": (
+            lambda x, rho: tempered_log_likelihood(x, labels, rho),
+            (logits, power),
+        ),
+        "tempered, float power": (lambda x: tempered_log_likelihood(x, labels, 0.7), (logits,)),
+        "dirichlet, soft targets": (dirichlet_log_likelihood, (logits, soft)),
+        "dirichlet, class indices": (lambda x: dirichlet_log_likelihood(x, labels), (logits,)),
+    }
+    for name, (function, inputs) in checks.items():
+        assert torch.autograd.gradcheck(function, inputs), name

@@ -229,3 +229,30 @@ def test_objective_with_mollifier_end_to_end(form, generator):
         assert torch.equal(batch.y.argmax(-1), expanded_labels) and torch.all(
             batch.y.max(-1).values == 1
         )
+
+
+@pytest.mark.parametrize(
+    "form, estimator, k, temperature",
+    [
+        ("smooth", "jensen", 1, 1.0),
+        ("smooth", "durbin_koopman", 3, 1.0),
+        ("normalized", "log_mean_exp", 2, 1.0),
+        ("normalized", "durbin_koopman", 2, 1.0),
+        ("temper", "geometric", 3, 0.5),
+        ("ce", "geometric_per_copy", 2, 2.0),
+    ],
+)
+def test_gradcheck_objective_end_to_end(form, estimator, k, temperature, generator):
+    """logits -> per-copy likelihood -> estimator -> scalar loss, in float64."""
+    objective = Objective(form=form, estimator=estimator, k=k, temperature=temperature)
+    batch, num_classes = 3, 4
+    logits = torch.randn(k * batch, num_classes, generator=generator, dtype=torch.float64)
+    labels = torch.randint(num_classes, (k * batch,), generator=generator)
+    gamma = torch.rand(k * batch, 1, generator=generator, dtype=torch.float64)
+    one_hot = F.one_hot(labels, num_classes).double()
+    targets = {
+        "smooth": (1 - gamma) * one_hot + gamma / num_classes,
+        "temper": (1 - gamma) * one_hot,
+        "none": labels,
+    }[objective.label_form]
+    assert torch.autograd.gradcheck(lambda x: objective(x, targets), (logits.requires_grad_(),))

@@ -33,7 +33,7 @@ from torch.distributions import Categorical, constraints
 from torch.distributions.utils import lazy_property
 
 from probmoll.likelihoods.forms import (
-    log_expm1_ratio,
+    _smoothed_label_log_masses,
     log_partition,
     normalized_log_likelihood,
     soft_label_log_likelihood,
@@ -42,33 +42,67 @@ from probmoll.likelihoods.forms import (
 __all__ = ["NormalizedSoftLabel", "SoftLabelCategorical", "TemperedCategorical", "smoothed_one_hot"]
 
 
-class _SmoothedOneHot(constraints.Constraint):
-    """Smoothed one-hot vectors :math:`(1 - a) e_j + a \\mathbf 1 / C`, :math:`a \\in [0, 1]`.
+def _simplex_tolerance(dtype: torch.dtype, num_classes: int) -> float:
+    """Largest accepted ``|sum(y) - 1|`` (and spread of smoothed entries) for ``dtype`` labels.
 
-    On the simplex, with every entry but the largest equal to the smallest.
+    Storing the entries of a vector on the simplex in ``dtype`` moves their sum by at most
+    ``eps / 2`` (the entries sum to one) and the arithmetic that made them (smoothing, a
+    softmax, a convex combination) by a few ulps more: ``4 eps``. The sum is accumulated in
+    at least float32, which adds up to ``C eps_acc``. The floor is torch's fixed 1e-6, so no
+    label torch's ``simplex`` accepts is rejected. A tolerance of ``C eps(dtype)`` alone
+    would be vacuous for bfloat16 with C >= 128 classes.
+    """
+    accumulate = torch.promote_types(dtype, torch.float32)
+    return max(1e-6, 4 * torch.finfo(dtype).eps + num_classes * torch.finfo(accumulate).eps)
+
+
+class _Simplex(type(constraints.simplex)):
+    """``constraints.simplex`` with a tolerance that scales with the dtype of the value.
+
+    torch's check uses a fixed ``1e-6``, which about 3% of bfloat16 or float16 label vectors
+    (including :meth:`NormalizedSoftLabel.sample`'s own draws) miss by rounding alone.
     """
 
-    event_dim = 1
+    def check(self, value: Tensor) -> Tensor:
+        tolerance = _simplex_tolerance(value.dtype, value.shape[-1])
+        total = value.sum(-1, dtype=torch.promote_types(value.dtype, torch.float32))
+        return (value >= 0).all(-1) & ((total - 1).abs() <= tolerance)
 
-    def __init__(self, atol: float = 1e-6):
-        self.atol = atol
+
+class _SmoothedOneHot(_Simplex):
+    """Smoothed one-hot vectors :math:`(1 - a) e_j + a \\mathbf 1_U / |U|`, :math:`a \\in [0, 1]`.
+
+    U is the set of unmasked classes (all of them unless ``unmasked`` says otherwise). On
+    the simplex, zero off U, and every entry on U but the largest equal to the smallest,
+    all within the dtype-scaled tolerance of the simplex check.
+    """
+
+    def __init__(self, unmasked: Tensor | None = None):
+        self.unmasked = unmasked
         super().__init__()
 
     def check(self, value: Tensor) -> Tensor:
-        on_simplex = constraints.simplex.check(value)
-        second_largest = value.topk(2, dim=-1).values[..., 1]
-        rest_equal = (second_largest - value.amin(-1)).abs() <= self.atol
-        return on_simplex & rest_equal
+        tolerance = _simplex_tolerance(value.dtype, value.shape[-1])
+        unmasked = torch.ones_like(value, dtype=torch.bool)
+        if self.unmasked is not None:
+            unmasked = unmasked & self.unmasked
+        smallest = value.masked_fill(~unmasked, torch.inf).amin(-1)
+        second_largest = value.masked_fill(~unmasked, -torch.inf).topk(2, dim=-1).values[..., 1]
+        # With one class left the only label is its one-hot vector: no spread to check.
+        spread = torch.where(unmasked.sum(-1) > 1, second_largest - smallest, 0.0)
+        zero_off_support = ((value.abs() <= tolerance) | unmasked).all(-1)
+        return super().check(value) & (spread.abs() <= tolerance) & zero_off_support
 
 
 smoothed_one_hot = _SmoothedOneHot()
+label_simplex = _Simplex()
 
 
 class _LogitsLabelDistribution(TorchDistribution):
     """Shared parts: a ``logits`` parameter of shape ``batch_shape + (C,)``."""
 
     arg_constraints = {"logits": constraints.real_vector}
-    support = constraints.simplex
+    support = label_simplex
     has_rsample = False
 
     def __init__(self, logits: Tensor, *, validate_args: bool | None = None):
@@ -207,6 +241,10 @@ class NormalizedSoftLabel(_LogitsLabelDistribution):
     :math:`p(a \mid j) \propto e^{u_j a}` on :math:`[0, 1]`, :math:`u_j = \log K - \log f_j`,
     a truncated exponential. ``sample()`` draws exactly in that order, a by inverse CDF.
 
+    Masked classes (logit :math:`-\infty`) are left out of the label family, as in
+    :func:`~probmoll.likelihoods.log_partition`: samples smooth over the unmasked classes
+    only and put 0 on masked ones, and :attr:`support` is that smaller family.
+
     Parameters
     ----------
     logits : Tensor
@@ -215,7 +253,10 @@ class NormalizedSoftLabel(_LogitsLabelDistribution):
         Check parameters and values (smoothed one-hot vectors) against their constraints.
     """
 
-    support = smoothed_one_hot
+    @constraints.dependent_property(is_discrete=False, event_dim=1)
+    def support(self) -> constraints.Constraint:
+        """Smoothed one-hot vectors over the unmasked classes (all C for finite logits)."""
+        return _SmoothedOneHot(self.logits > -torch.inf)
 
     @lazy_property
     def log_partition(self) -> Tensor:
@@ -241,8 +282,8 @@ class NormalizedSoftLabel(_LogitsLabelDistribution):
             log_probs = torch.log_softmax(
                 self.logits.to(torch.promote_types(self.logits.dtype, torch.float32)), -1
             )
-            rate = log_probs.mean(-1, keepdim=True) - log_probs  # u_j = log K - log f_j
-            index = Categorical(logits=log_probs + log_expm1_ratio(rate)).sample(sample_shape)
+            log_masses, rate = _smoothed_label_log_masses(log_probs)  # u_j = log K - log f_j
+            index = Categorical(logits=log_masses).sample(sample_shape)
             rate = (
                 rate.expand(sample_shape + rate.shape).gather(-1, index.unsqueeze(-1)).squeeze(-1)
             )
@@ -251,10 +292,12 @@ class NormalizedSoftLabel(_LogitsLabelDistribution):
 
     def sample(self, sample_shape=()) -> Tensor:
         index, amount = self.sample_index_and_amount(sample_shape)
-        num_classes = self.event_shape[0]
-        one_hot = torch.nn.functional.one_hot(index, num_classes).to(amount.dtype)
+        one_hot = torch.nn.functional.one_hot(index, self.event_shape[0]).to(amount.dtype)
+        # Smoothing spreads a over the unmasked classes only (all C unless a logit is -inf).
+        unmasked = (self.logits > -torch.inf).to(amount.dtype)
+        uniform = unmasked / unmasked.sum(-1, keepdim=True)
         amount = amount.unsqueeze(-1)
-        return ((1 - amount) * one_hot + amount / num_classes).to(self.logits.dtype)
+        return ((1 - amount) * one_hot + amount * uniform).to(self.logits.dtype)
 
 
 def _truncated_exponential_icdf(uniform: Tensor, rate: Tensor) -> Tensor:

@@ -66,6 +66,19 @@ def _num_copies(logp: Tensor, dim: int) -> int:
     return num_copies
 
 
+def _log_mean_exp(logp: Tensor, dim: int, num_copies: int) -> tuple[Tensor, Tensor]:
+    """``log I_K`` (keepdim) and where it is -inf because every copy is -inf.
+
+    There torch's ``logsumexp`` returns -inf but its backward computes exp(-inf - -inf) =
+    NaN; the copies are replaced by 0 before the reduction (double where), so the value is
+    -inf and the gradient 0.
+    """
+    impossible = (logp == -torch.inf).all(dim, keepdim=True)
+    safe_logp = torch.where(impossible, 0.0, logp)
+    log_mean = torch.logsumexp(safe_logp, dim, keepdim=True) - math.log(num_copies)
+    return torch.where(impossible, -torch.inf, log_mean), impossible
+
+
 def jensen(logp: Tensor, *, dim: int = 0) -> Tensor:
     r"""Jensen lower bound (Eq. 3, Monte Carlo form Eq. 21-22): :math:`\frac1K \sum_k \log p_k`.
 
@@ -91,7 +104,8 @@ def jensen(logp: Tensor, *, dim: int = 0) -> Tensor:
 def log_mean_exp(logp: Tensor, *, dim: int = 0) -> Tensor:
     r"""Multi-sample estimate (Eq. 19): :math:`\log I_K = \log \frac1K \sum_k p_k`.
 
-    Computed as ``logsumexp(logp) - log K``. :math:`I_K` is unbiased for :math:`I`, so by
+    Computed as ``logsumexp(logp) - log K``; -inf (with zero gradient) where every copy is
+    -inf. :math:`I_K` is unbiased for :math:`I`, so by
     Jensen :math:`\mathbb{E} \log I_K \le \log I`, with bias
     :math:`\approx -\mathrm{Var}[p]/(2 K I^2)`. It is never below :func:`jensen` (AM-GM) and
     equals it for K = 1.
@@ -109,7 +123,7 @@ def log_mean_exp(logp: Tensor, *, dim: int = 0) -> Tensor:
         ``logp`` reduced over ``dim``.
     """
     num_copies = _num_copies(logp, dim)
-    return torch.logsumexp(logp, dim) - math.log(num_copies)
+    return _log_mean_exp(logp, dim, num_copies)[0].squeeze(dim)
 
 
 def durbin_koopman(logp: Tensor, *, dim: int = 0) -> Tensor:
@@ -125,7 +139,8 @@ def durbin_koopman(logp: Tensor, *, dim: int = 0) -> Tensor:
     estimated term removes the O(1/K) bias (Eq. 27 states the leading-order cancellation).
     Computed in log space with ratios :math:`r_k = p_k / I_K = \exp(\log p_k - \log I_K)`:
     the correction is :math:`\sum_k (r_k - 1)^2 / (2K(K-1))`, which lies in
-    :math:`[0, 1/2]` because :math:`\sum_k r_k = K`.
+    :math:`[0, 1/2]` because :math:`\sum_k r_k = K`. If every copy has
+    :math:`\log p_k = -\infty` the result is :math:`-\infty`, as for :func:`log_mean_exp`.
 
     Parameters
     ----------
@@ -152,10 +167,14 @@ def durbin_koopman(logp: Tensor, *, dim: int = 0) -> Tensor:
             "durbin_koopman needs K >= 2 copies per example to estimate var[I_K] (Eq. 26); "
             f"got K={num_copies} along dim={dim} of logp with shape {tuple(logp.shape)}"
         )
-    log_mean = torch.logsumexp(logp, dim, keepdim=True) - math.log(num_copies)
-    ratios = torch.exp(logp - log_mean)
-    correction = (ratios - 1).square().sum(dim) / (2 * num_copies * (num_copies - 1))
-    return log_mean.squeeze(dim) + correction
+    log_mean, impossible = _log_mean_exp(logp, dim, num_copies)
+    # If every copy is -inf, log I_K = -inf and the ratios would be exp(-inf - -inf) = NaN:
+    # return -inf, like log_mean_exp, with a zero gradient. The ratios use a finite
+    # stand-in there so that no NaN reaches the backward pass of the branch not taken.
+    ratios = torch.exp(logp - torch.where(impossible, 0.0, log_mean))
+    correction = (ratios - 1).square().sum(dim, keepdim=True)
+    correction = torch.where(impossible, 0.0, correction / (2 * num_copies * (num_copies - 1)))
+    return (log_mean + correction).squeeze(dim)
 
 
 def geometric(

@@ -99,6 +99,17 @@ def _soft_targets(logits: Tensor, targets: Tensor, dtype: torch.dtype) -> Tensor
     )
 
 
+def _weighted_log_probs(labels: Tensor, log_probs: Tensor) -> Tensor:
+    r""":math:`\sum_c y_c \log f_c` with :math:`0 \log 0 = 0`.
+
+    A masked class (logit :math:`-\infty`, :math:`\log f_c = -\infty`) that the label gives
+    no weight contributes 0 rather than NaN; one it gives weight makes the result
+    :math:`-\infty` (the label is impossible). The ``where`` sits inside the product, so
+    neither the value nor the gradient (w.r.t. logits or labels) sees ``0 * inf``.
+    """
+    return (labels * torch.where(labels == 0, 0.0, log_probs)).sum(-1)
+
+
 def soft_label_log_likelihood(logits: Tensor, targets: Tensor) -> Tensor:
     r"""Soft-label cross-entropy log-likelihood (Eq. 14-15).
 
@@ -109,7 +120,9 @@ def soft_label_log_likelihood(logits: Tensor, targets: Tensor) -> Tensor:
     For one-hot targets this is the categorical log-probability :math:`\log f_y`; for soft
     targets it is the (unnormalized over soft labels, Sec. 3.4) cross-entropy likelihood
     that label smoothing trains with. ``-soft_label_log_likelihood(...).mean()`` equals
-    ``torch.nn.functional.cross_entropy(logits, targets)``.
+    ``torch.nn.functional.cross_entropy(logits, targets)``, except for masked classes
+    (logit :math:`-\infty`): here a zero target there contributes :math:`0 \log 0 = 0`
+    (``cross_entropy`` returns NaN), a positive one gives :math:`-\infty`.
 
     Parameters
     ----------
@@ -134,7 +147,7 @@ def soft_label_log_likelihood(logits: Tensor, targets: Tensor) -> Tensor:
         batch_shape = _broadcast_batch_shape(logits, targets.shape, "integer targets")
         index = targets.long().expand(batch_shape).unsqueeze(-1)
         return log_probs.expand(*batch_shape, log_probs.shape[-1]).gather(-1, index).squeeze(-1)
-    return (_soft_targets(logits, targets, log_probs.dtype) * log_probs).sum(-1)
+    return _weighted_log_probs(_soft_targets(logits, targets, log_probs.dtype), log_probs)
 
 
 def tempered_log_likelihood(logits: Tensor, labels: Tensor, power: float | Tensor) -> Tensor:
@@ -218,6 +231,15 @@ def log_partition(logits: Tensor) -> Tensor:
     is finite (logit differences below the dtype's largest value).
     :math:`Z \le 1` (so :math:`\log Z \le 0`), with equality exactly for uniform :math:`f`.
 
+    Masked classes. A logit of :math:`-\infty` (:math:`f_m = 0`) removes class m from the
+    label family: the smoothed labels become :math:`(1 - a) e_j + a \mathbf{1}_U / C'` over the
+    :math:`C'` unmasked classes U, K is the geometric mean over U, and the result equals
+    ``log_partition`` of the logits with the masked classes dropped (0 if only one class is
+    left); the gradient w.r.t. a masked logit is 0. Taken literally over all C classes the
+    formula has no useful limit: :math:`K = 0`, every label with :math:`a > 0` has likelihood
+    0 and :math:`Z = 0`. At least one logit must be finite (a fully masked row gives NaN,
+    as ``log_softmax`` does).
+
     Parameters
     ----------
     logits : Tensor
@@ -228,9 +250,31 @@ def log_partition(logits: Tensor) -> Tensor:
     Tensor
         :math:`\log Z` per row, shape ``(...)``.
     """
-    log_probs = _log_probs(logits)
-    log_ratio_to_geometric_mean = log_probs.mean(-1, keepdim=True) - log_probs
-    return torch.logsumexp(log_probs + log_expm1_ratio(log_ratio_to_geometric_mean), dim=-1)
+    log_masses, _ = _smoothed_label_log_masses(_log_probs(logits))
+    return torch.logsumexp(log_masses, dim=-1)
+
+
+def _smoothed_label_log_masses(log_probs: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Per class j, :math:`\log \int_0^1 f_j (K/f_j)^a da` and the rate :math:`u_j`.
+
+    :math:`u_j = \log K - \log f_j`, with K the geometric mean over the unmasked classes
+    (finite :math:`\log f_j`). For a masked class the mass is :math:`-\infty` and the rate 0.
+    Shared by :func:`log_partition` and the exact sampler of ``NormalizedSoftLabel``.
+
+    Returns
+    -------
+    tuple of Tensor
+        ``log_masses`` and ``rates``, both shaped like ``log_probs``.
+    """
+    unmasked = log_probs > -torch.inf
+    # Double where: masked entries enter the mean and the ratio as 0, so neither their
+    # value nor a 0 * inf in the backward pass can produce NaN.
+    safe_log_probs = torch.where(unmasked, log_probs, 0.0)
+    num_unmasked = unmasked.sum(-1, keepdim=True)
+    log_geometric_mean = safe_log_probs.sum(-1, keepdim=True) / num_unmasked
+    rates = torch.where(unmasked, log_geometric_mean - safe_log_probs, 0.0)
+    log_masses = torch.where(unmasked, safe_log_probs + log_expm1_ratio(rates), -torch.inf)
+    return log_masses, rates
 
 
 def normalized_log_likelihood(logits: Tensor, targets: Tensor) -> Tensor:
@@ -286,7 +330,7 @@ def dirichlet_log_likelihood(logits: Tensor, targets: Tensor) -> Tensor:
     labels = _soft_targets(logits, targets, log_probs.dtype)
     concentration = 1 + labels
     log_beta = torch.lgamma(concentration).sum(-1) - torch.lgamma(concentration.sum(-1))
-    return (labels * log_probs).sum(-1) - log_beta
+    return _weighted_log_probs(labels, log_probs) - log_beta
 
 
 def dirichlet_mode(targets: Tensor) -> Tensor:
