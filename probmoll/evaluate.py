@@ -37,6 +37,8 @@ from probmoll.metrics import (
     DEFAULT_SEVERITIES,
     ClassificationMetrics,
     aggregate_corruptions,
+    mce,
+    relative_mce,
 )
 from probmoll.utils.io import atomic_write_json, atomic_write_text
 
@@ -51,7 +53,9 @@ __all__ = [
     "heldout_table",
     "load_clean_data",
     "load_metrics",
+    "load_reference_errors",
     "markdown_report",
+    "reference_summary",
     "run",
     "severity_table",
     "summary_table",
@@ -394,6 +398,149 @@ def _evaluate_corruptions(
     return summary, _diagram_json(pooled)
 
 
+# --------------------------------------------------------------------- reference errors
+def _error_fraction(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where}: expected an error (a number in [0, 1]), got {value!r}")
+    if not 0 <= value <= 1:
+        hint = " (errors are fractions, not percentages)" if 1 < value <= 100 else ""
+        raise ValueError(f"{where}: error {value!r} is outside [0, 1]{hint}")
+    return float(value)
+
+
+def load_reference_errors(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check a JSON file of a reference model's errors, for mCE.
+
+    The file maps each corruption to its errors, either per severity
+    (``{"1": 0.58, ..., "5": 0.92}`` or a list for severities 1, 2, ...) or as one number,
+    the mean over severities 1-5 (how AlexNet's errors are usually published). An optional
+    ``"clean"`` entry, the reference's clean error, adds the relative mCE. Errors are
+    fractions in [0, 1]. Example: ``{"clean": 0.23, "gaussian_noise": 0.89, "fog":
+    {"1": 0.4, "2": 0.5, "3": 0.6, "4": 0.7, "5": 0.8}}``.
+
+    Returns
+    -------
+    dict
+        ``{corruption: float or {severity: float}}``, plus ``"clean"`` when given.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not JSON, not an object, an unknown corruption name, a bad severity or a value
+        that is not an error in [0, 1]; the message names the file and the entry.
+    """
+    from probmoll.data.corruptions import check_corruption
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"reference errors file {str(path)!r} does not exist")
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"reference errors file {str(path)!r} is not valid JSON: {error}"
+        ) from None
+    if not isinstance(content, dict) or not content:
+        raise ValueError(
+            f"reference errors file {str(path)!r} must hold a non-empty JSON object "
+            "{corruption: error or {severity: error}}, got " + type(content).__name__
+        )
+    reference: dict[str, Any] = {}
+    for name, values in content.items():
+        where = f"{str(path)!r}, entry {name!r}"
+        if name == "clean":
+            reference["clean"] = _error_fraction(values, where)
+            continue
+        try:
+            check_corruption(name)
+        except ValueError as error:
+            raise ValueError(f"reference errors file {str(path)!r}: {error}") from None
+        if isinstance(values, list):
+            values = {str(level): value for level, value in enumerate(values, start=1)}
+        if isinstance(values, dict):
+            if not values:
+                raise ValueError(f"{where}: no severity given")
+            by_level = {}
+            for level, value in values.items():
+                if not (isinstance(level, str) and level.isdigit() and 1 <= int(level) <= 5):
+                    raise ValueError(f"{where}: severity {level!r} is not one of 1..5")
+                by_level[int(level)] = _error_fraction(value, f"{where}, severity {level}")
+            reference[name] = dict(sorted(by_level.items()))
+        else:
+            reference[name] = _error_fraction(values, where)
+    if set(reference) <= {"clean"}:
+        raise ValueError(f"reference errors file {str(path)!r} names no corruption")
+    return reference
+
+
+def _reference_for(
+    reference: Mapping[str, Any], levels: Mapping[str, Sequence[int]], source: str
+) -> dict[str, Any]:
+    """The reference errors of the (corruption, severities) in ``levels``; a ValueError
+    naming ``source`` unless it covers them all."""
+    missing = sorted(name for name in levels if name not in reference)
+    if missing:
+        raise ValueError(
+            f"{source} has no reference errors for the evaluated corruptions {missing}"
+        )
+    selected: dict[str, Any] = {}
+    for name, wanted in levels.items():
+        values = reference[name]
+        wanted = sorted(int(level) for level in wanted)
+        if isinstance(values, dict):
+            absent = [level for level in wanted if level not in values]
+            if absent:
+                raise ValueError(
+                    f"{source} has no reference errors for {name!r} at severities {absent}"
+                )
+            selected[name] = {level: values[level] for level in wanted}
+        elif wanted != list(DEFAULT_SEVERITIES):
+            raise ValueError(
+                f"{source} gives {name!r} one error (a mean over severities 1-5) but severities "
+                f"{wanted} were evaluated: evaluate all five or give per-severity errors"
+            )
+        else:
+            selected[name] = values
+    return selected
+
+
+def reference_summary(
+    results: Mapping[str, Any], reference: Mapping[str, Any], source: str = "reference errors"
+) -> dict[str, Any]:
+    """mCE (and relative mCE) of evaluated ``results`` against ``reference`` errors.
+
+    Only the benchmark corruptions enter (as for the "corr" mean). The relative mCE needs
+    the reference's ``"clean"`` error and a clean evaluation.
+
+    Returns
+    -------
+    dict
+        ``mce``; ``relative_mce`` (when possible); ``reference``: ``{"source",
+        "ce_by_corruption", "relative_ce_by_corruption"}``. Ratios: 1.0 is the reference.
+    """
+    by_corruption = _get(results, "corrupted", "by_corruption")
+    if not by_corruption:
+        raise ValueError(f"{source}: mCE needs corrupted results (pass --corruptions)")
+    errors = {
+        name: {int(level): cell["error"] for level, cell in cells.items() if level != "mean"}
+        for name, cells in by_corruption.items()
+    }
+    selected = _reference_for(reference, errors, source)
+    normalised = mce(errors, selected)
+    summary: dict[str, Any] = {
+        "mce": normalised["mce"],
+        "reference": {"source": source, "ce_by_corruption": normalised["by_corruption"]},
+    }
+    clean_error = _get(results, "clean", "error")
+    if "clean" in reference and clean_error is not None:
+        relative = relative_mce(errors, clean_error, selected, reference["clean"])
+        summary["relative_mce"] = relative["relative_mce"]
+        summary["reference"]["relative_ce_by_corruption"] = relative["by_corruption"]
+    return summary
+
+
 # ------------------------------------------------------------------------------ reports
 def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
@@ -435,8 +582,16 @@ def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     return _table(header, rows)
 
 
+def _table2_column(name: str) -> int:
+    """Column of ``name`` in the paper's Table 2; names it lacks sort last, in their order."""
+    from probmoll.data.corruptions import TABLE2_ORDER
+
+    return TABLE2_ORDER.index(name) if name in TABLE2_ORDER else len(TABLE2_ORDER)
+
+
 def _grouped_corruptions(runs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, list[str]]]:
-    """Benchmark corruptions of all runs grouped by category, in report order."""
+    """Benchmark corruptions of all runs grouped by category, in the column order of the
+    paper's Table 2 (``TABLE2_ORDER``; names it does not know keep their order, last)."""
     groups: dict[str, list[str]] = {}
     seen: list[str] = []
     for results in runs.values():
@@ -447,12 +602,18 @@ def _grouped_corruptions(runs: Mapping[str, Mapping[str, Any]]) -> list[tuple[st
         seen += [name for name in corrupted.get("corruptions", []) if name not in seen]
     grouped = [name for members in groups.values() for name in members]
     ungrouped = [name for name in seen if name not in grouped]
-    return list(groups.items()) + ([("other", ungrouped)] if ungrouped else [])
+    ordered = [
+        (category, sorted(members, key=_table2_column)) for category, members in groups.items()
+    ]
+    # Categories in the order of their first column (noise, blur, weather, digital).
+    ordered.sort(key=lambda group: min(map(_table2_column, group[1]), default=_table2_column("")))
+    return ordered + ([("other", ungrouped)] if ungrouped else [])
 
 
 def corruption_table(runs: Mapping[str, Mapping[str, Any]], metric: str = "error") -> str:
     """Markdown table in the layout of Table 2: one metric per corruption (mean over
-    severities), grouped by category, clean first and the benchmark mean last."""
+    severities), grouped by category, in Table 2's column order (``TABLE2_ORDER``, not
+    ``BENCHMARK_CORRUPTIONS``), clean first and the benchmark mean last."""
     fmt = _percent if metric == "error" else _decimal
     groups = _grouped_corruptions(runs)
     categories_row = ["", ""]
@@ -490,6 +651,26 @@ def severity_table(results: Mapping[str, Any]) -> str:
             + [fmt(_get(by_severity, level, metric)) for level in levels]
         )
     return _table(["metric", "0 (clean)", *levels], rows)
+
+
+def _mce_text(corrupted: Mapping[str, Any]) -> str:
+    """mCE line and per-corruption CE table of the report (percentages: 100 = reference)."""
+    reference = corrupted.get("reference") or {}
+    relative = corrupted.get("relative_mce")
+    text = (
+        f"mCE {_percent(corrupted['mce'])}%"
+        + ("" if relative is None else f", relative mCE {_percent(relative)}%")
+        + f" against the reference errors of {reference.get('source', '?')} (Hendrycks and "
+        "Dietterich, 2019: errors summed over severities and divided by the reference's; "
+        "not the plain mean 'corr')."
+    )
+    ce = reference.get("ce_by_corruption") or {}
+    relative_ce = reference.get("relative_ce_by_corruption") or {}
+    rows = [
+        [SHORT_NAMES.get(name, name), _percent(ce[name]), _percent(relative_ce.get(name))]
+        for name in sorted(ce, key=_table2_column)
+    ]
+    return text + "\n\n" + _table(["corruption", "CE (%)", "relative CE (%)"], rows)
 
 
 def heldout_table(results: Mapping[str, Any]) -> str | None:
@@ -547,6 +728,8 @@ def markdown_report(results: Mapping[str, Any], title: str = "Evaluation") -> st
                 f"error {_percent(pooled['error'])}%, NLL {_decimal(pooled['nll'])}, "
                 f"ECE {_decimal(pooled['ece'])} (n = {pooled['count']}).",
             ]
+        if corrupted.get("mce") is not None:
+            sections += ["", "## Normalised by a reference model (mCE)", "", _mce_text(corrupted)]
         heldout = heldout_table(results)
         if heldout:
             sections += ["", "## Held-out corruptions (not in the mean)", "", heldout]
@@ -713,6 +896,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="evaluate only the first N images of the clean split and of each corruption cell",
     )
+    parser.add_argument(
+        "--reference-errors",
+        default=None,
+        metavar="JSON",
+        help="a JSON file of a reference model's errors (e.g. AlexNet's) per corruption: "
+        '{"gaussian_noise": {"1": 0.5, ..., "5": 0.9}, ...} or {"gaussian_noise": 0.7, ...} '
+        '(mean over severities 1-5), optionally with "clean"; adds mCE (and relative mCE) '
+        "to metrics.json and report.md",
+    )
     parser.add_argument("--batch-size", type=_positive_int, default=512)
     parser.add_argument(
         "--device", default=None, help="e.g. cuda, cuda:1, cpu (default: cuda if available)"
@@ -802,46 +994,71 @@ def _default_device() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Entry point of ``probmoll evaluate``."""
+    """Entry point of ``probmoll evaluate``; returns 0, or 2 after a one-line error."""
+    try:
+        return _run(args)
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        # OSError: missing or unreadable files, a full disk; RuntimeError: torch (an
+        # unknown device, out of memory). Bugs of other kinds keep their traceback.
+        print(f"probmoll evaluate: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     from probmoll.models import load_checkpoint, model_from_checkpoint, resolve_checkpoint_path
 
     device = torch.device(args.device or _default_device())
-    try:
-        checkpoint_path = resolve_checkpoint_path(args.checkpoint)
-        checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
-        model, info = model_from_checkpoint(checkpoint, map_location=device)
-        clean = load_clean_data(args.data, info, root=args.data_root, cache_dir=args.cache_dir)
-        corrupted = None
-        if args.corruptions.lower() != "none":
-            from probmoll.data.corruptions import open_corruptions
+    reference = None
+    if args.reference_errors is not None:
+        if args.corruptions.lower() == "none":
+            raise ValueError("--reference-errors needs a corruption benchmark: pass --corruptions")
+        reference = load_reference_errors(args.reference_errors)
+    checkpoint_path = resolve_checkpoint_path(args.checkpoint)
+    checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
+    model, info = model_from_checkpoint(checkpoint, map_location=device)
+    clean = load_clean_data(args.data, info, root=args.data_root, cache_dir=args.cache_dir)
+    corrupted = None
+    if args.corruptions.lower() != "none":
+        from probmoll.data.corruptions import BENCHMARK_CORRUPTIONS, open_corruptions
 
-            # A generated set always gets all five severities, so that one cached set
-            # serves every later --severities choice.
-            corrupted = open_corruptions(
-                args.corruptions,
-                root=args.corruptions_root,
-                dataset=clean,
-                cache_dir=args.cache_dir,
-                subset=None if args.subset is None else min(args.subset, len(clean.labels)),
-                include_heldout=args.include_heldout,
-                progress=not args.no_progress,
-            )
-        results = evaluate_model(
-            model,
-            clean,
-            corrupted,
-            mean=info["mean"],
-            std=info["std"],
-            batch_size=args.batch_size,
-            device=device,
-            severities=args.severities,
+        # A generated set always gets all five severities, so that one cached set serves
+        # every later --severities choice; a subset as large as the split is the split.
+        subset = args.subset if args.subset is not None and args.subset < len(clean) else None
+        corrupted = open_corruptions(
+            args.corruptions,
+            root=args.corruptions_root,
+            dataset=clean,
+            cache_dir=args.cache_dir,
+            subset=subset,
             include_heldout=args.include_heldout,
-            max_examples=args.subset,
             progress=not args.no_progress,
         )
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"probmoll evaluate: error: {error}", file=sys.stderr)
-        return 2
+        corrupted.check_labels(
+            clean.labels,
+            int(info["num_classes"]),
+            what=f"the clean images ({args.data or info.get('name')})",
+        )
+        if reference is not None:  # refuse an incomplete file before the long evaluation
+            levels = args.severities or corrupted.severities
+            planned = [c for c in corrupted.corruptions if c in BENCHMARK_CORRUPTIONS]
+            _reference_for(reference, {c: levels for c in planned}, args.reference_errors)
+    results = evaluate_model(
+        model,
+        clean,
+        corrupted,
+        mean=info["mean"],
+        std=info["std"],
+        batch_size=args.batch_size,
+        device=device,
+        severities=args.severities,
+        include_heldout=args.include_heldout,
+        max_examples=args.subset,
+        progress=not args.no_progress,
+    )
+    if reference is not None:
+        results["corrupted"].update(
+            reference_summary(results, reference, source=str(args.reference_errors))
+        )
     results["checkpoint"] = str(checkpoint_path)
     results["model"] = info.get("model_name")
     results["data"] = {
@@ -849,6 +1066,7 @@ def run(args: argparse.Namespace) -> int:
         "name": getattr(clean, "name", None),
         "corruptions": args.corruptions,
         "corruptions_root": args.corruptions_root,
+        "reference_errors": args.reference_errors,
     }
     out_dir = Path(args.out) if args.out else checkpoint_path.parent
     title = checkpoint_path.parent.name or "Evaluation"

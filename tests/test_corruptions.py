@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,10 +16,13 @@ from probmoll.data.corruptions import (
     BENCHMARK_CORRUPTIONS,
     CORRUPTION_CATEGORIES,
     HELDOUT_CORRUPTIONS,
+    TABLE2_ORDER,
     CorruptedDataset,
     category_of,
     cli,
     corrupt_image,
+    default_set_name,
+    generate,
     generate_corruptions,
     image_seed,
     kernels,
@@ -27,18 +31,34 @@ from probmoll.data.corruptions import (
 )
 
 # ------------------------------------------------------------------------ names
-TABLE_2_ORDER = [
+# Hendrycks & Dietterich's order (and imagecorruptions'): it indexes the per-image seeds.
+HENDRYCKS_ORDER = [
     "gaussian_noise", "shot_noise", "impulse_noise",
     "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
     "snow", "frost", "fog", "brightness",
     "contrast", "elastic_transform", "pixelate", "jpeg_compression",
 ]  # fmt: skip
+# The header of the paper's Table 2, copied column by column:
+# noise: shot impulse gauss | blur: motion zoom defocus glass | weather: fog frost snow |
+# digital: bright jpg pixel elastic contrast
+PAPER_TABLE_2 = [
+    "shot_noise", "impulse_noise", "gaussian_noise",
+    "motion_blur", "zoom_blur", "defocus_blur", "glass_blur",
+    "fog", "frost", "snow",
+    "brightness", "jpeg_compression", "pixelate", "elastic_transform", "contrast",
+]  # fmt: skip
 
 
-def test_benchmark_names_follow_table_2():
-    assert list(BENCHMARK_CORRUPTIONS) == TABLE_2_ORDER
+def test_benchmark_names_keep_the_seed_order_and_table2_order_is_the_papers():
+    assert list(BENCHMARK_CORRUPTIONS) == HENDRYCKS_ORDER
+    assert list(TABLE2_ORDER) == PAPER_TABLE_2
+    assert sorted(TABLE2_ORDER) == sorted(BENCHMARK_CORRUPTIONS)
+    # Table 2's columns are the categories, contiguous and in order.
+    assert [category_of(n) for n in TABLE2_ORDER] == [
+        c for c, names in CORRUPTION_CATEGORIES.items() for _ in names
+    ]
     assert list(HELDOUT_CORRUPTIONS) == ["speckle_noise", "gaussian_blur", "spatter", "saturate"]
-    assert [n for names in CORRUPTION_CATEGORIES.values() for n in names] == TABLE_2_ORDER
+    assert [n for names in CORRUPTION_CATEGORIES.values() for n in names] == HENDRYCKS_ORDER
     assert list(CORRUPTION_CATEGORIES) == ["noise", "blur", "weather", "digital"]
     # Sec. 4: noise 3/15, blur 4/15, weather 3/15, digital 5/15 (brightness is digital).
     assert [len(names) for names in CORRUPTION_CATEGORIES.values()] == [3, 4, 3, 5]
@@ -90,7 +110,7 @@ def write_fake_cifar_c(
 def test_severity_slicing_is_explicit(tmp_path):
     labels = write_fake_cifar_c(tmp_path / "c", n=7)
     sets = CorruptedDataset(tmp_path / "c", image_size=32)
-    assert sets.corruptions == ("fog", "contrast")  # canonical (Table 2) order
+    assert sets.corruptions == ("fog", "contrast")  # canonical (Hendrycks) order
     assert sets.severities == (1, 2, 3, 4, 5) and sets.num_images == 7
     assert sets.benchmark_corruptions == ("fog", "contrast") and sets.heldout_corruptions == ()
     for offset, name in enumerate(("fog", "contrast")):
@@ -244,6 +264,69 @@ def test_open_published_sets(tmp_path):
         open_corruptions("generated")
 
 
+def clean_split(labels, name="cifar10"):
+    """A clean split with the given labels (the images do not matter for label checks)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    images = np.zeros((len(labels), 32, 32, 3), np.uint8)
+    classes = tuple(str(k) for k in range(10))
+    return DatasetSplit(name, "test", images, labels, classes, (0.5,) * 3, (0.25,) * 3)
+
+
+def test_labels_are_checked_against_the_clean_split_and_the_model(tmp_path):
+    labels = write_fake_cifar_c(tmp_path / "c", n=6)  # 0 1 2 0 1 2
+    sets = CorruptedDataset(tmp_path / "c")
+    sets.check_labels(labels, num_classes=3)  # the same labels, in range: fine
+    shifted = (labels + 1) % 3
+    with pytest.raises(
+        ValueError,
+        match=r"labels\.npy': its 6 labels per severity differ from those of the clean split at "
+        r"6 positions \(first at image 0: 0 against 1\)",
+    ):
+        sets.check_labels(shifted)
+    with pytest.raises(ValueError, match=r"labels\.npy': label 2 is outside \[0, 1\]"):
+        sets.check_labels(num_classes=2)
+    # Another image count: the labels cannot be compared, their range still can.
+    sets.check_labels(shifted[:5], num_classes=3)
+    with pytest.raises(ValueError, match=r"label 2 is outside \[0, 1\] of the model's 2"):
+        sets.check_labels(shifted[:5], num_classes=2)
+
+
+def test_published_set_with_other_labels_than_the_clean_split_is_refused(tmp_path):
+    labels = write_fake_cifar_c(tmp_path / "CIFAR-10-C", n=6)
+    assert open_corruptions("cifar10-c", root=tmp_path, dataset=clean_split(labels)).num_images == 6
+    with pytest.raises(ValueError, match=r"CIFAR-10-C/labels\.npy'.*differ from those of the test"):
+        open_corruptions("cifar10-c", root=tmp_path, dataset=clean_split(labels[::-1]))
+    # A folder given by path is checked the same way.
+    with pytest.raises(ValueError, match="differ from those of the test split of 'cifar10'"):
+        open_corruptions(tmp_path / "CIFAR-10-C", dataset=clean_split(labels[::-1]))
+
+
+def test_published_sets_prefer_their_named_subfolder(tmp_path):
+    write_fake_cifar_c(tmp_path, names=("fog",), n=2)  # a set extracted loose into the parent
+    write_fake_cifar_c(tmp_path / "CIFAR-100-C", names=("snow",), n=2)
+    assert open_corruptions("cifar100-c", root=tmp_path).corruptions == ("snow",)
+    assert open_corruptions("cifar10-c", root=tmp_path).corruptions == ("fog",)
+
+
+def test_the_folder_of_another_published_set_is_refused(tmp_path):
+    write_fake_cifar_c(tmp_path / "CIFAR-10-C", n=2)
+    with pytest.raises(
+        ValueError,
+        match=r"CIFAR-100-C \('cifar100-c'\) was asked for but .*CIFAR-10-C' is the folder of "
+        "CIFAR-10-C",
+    ):
+        open_corruptions("cifar100-c", root=tmp_path / "CIFAR-10-C")
+    assert open_corruptions("cifar10-c", root=tmp_path / "CIFAR-10-C").num_images == 2
+
+
+def test_tinyimagenet_c_class_count_is_checked(tmp_path):
+    write_fake_tiny_c(tmp_path / "tc")
+    sets = CorruptedDataset(tmp_path / "tc", kind="tinyimagenet-c", cache_dir=tmp_path / "cache")
+    sets.check_labels(num_classes=2)
+    with pytest.raises(ValueError, match="has 2 class folders but the model has 1 classes"):
+        sets.check_labels(num_classes=1)
+
+
 # --------------------------------------------------------------------- generator
 THREE = ["gaussian_noise", "zoom_blur", "frost"]  # canonical order
 
@@ -356,7 +439,8 @@ def test_grayscale_keeps_channel_zero(tmp_path):
         ({"corruptions": ["hail"]}, ValueError, "unknown corruption 'hail'"),
         ({"severities": (0, 3)}, ValueError, r"severities must be integers in 1\.\.5"),
         ({"severities": (3, 3)}, ValueError, "must not repeat"),
-        ({"subset": 11}, ValueError, r"subset must be an int in \[1, 10\]"),
+        ({"subset": 0}, ValueError, "subset must be a positive int or None, got 0"),
+        ({"subset": 2.5}, ValueError, "subset must be a positive int"),
         ({"workers": 0}, ValueError, "workers must be a positive int"),
         ({"seed": -1}, ValueError, "seed must be a non-negative int"),
     ],
@@ -408,6 +492,67 @@ def test_open_generated_set_is_cached(clean, tmp_path):
         progress=False,
     )
     assert again.root == first.root and (again.root / "contrast.npy").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("whole", [10, 11, 1000])
+def test_a_subset_as_large_as_the_split_is_the_split(clean, tmp_path, whole):
+    options = {"corruptions": ["contrast"], "severities": (1,), "workers": 1, "progress": False}
+    generate_corruptions(clean, tmp_path / "set", **options)
+    again = generate_corruptions(clean, tmp_path / "set", subset=whole, **options)
+    assert again.num_images == 10 and again.manifest["source"]["subset"] is None
+    # And the other way round: a set made with subset=len first serves subset=None.
+    first = generate_corruptions(clean, tmp_path / "other", subset=whole, **options)
+    assert first.manifest["source"]["subset"] is None
+    generate_corruptions(clean, tmp_path / "other", **options)
+    assert default_set_name(clean, subset=whole) == default_set_name(clean)
+
+
+def test_open_generated_cache_folder_ignores_a_whole_split_subset(clean, tmp_path):
+    options = {"cache_dir": tmp_path, "corruptions": ["contrast"], "workers": 1, "progress": False}
+    full = open_corruptions("generated", dataset=clean, **options)
+    assert open_corruptions("generated", dataset=clean, subset=10, **options).root == full.root
+    assert open_corruptions("generated", dataset=clean, subset=25, **options).root == full.root
+    part = open_corruptions("generated", dataset=clean, subset=4, **options)
+    assert part.root != full.root and part.num_images == 4
+    assert "-n4-seed0-" in part.root.name
+
+
+def test_default_set_name_changes_with_the_source_and_the_package(clean, monkeypatch):
+    name = default_set_name(clean)
+    assert re.fullmatch(r"synthetic-test-32x32x3-n10-seed0-[0-9a-f]{12}", name)
+    assert default_set_name(clean) == name  # stable
+    # Same name, split, shape and size, other pixels: another folder, never a collision.
+    other_pixels = DatasetSplit(
+        clean.name, clean.split, 255 - clean.images, clean.labels, clean.classes, clean.mean,
+        clean.std,
+    )  # fmt: skip
+    assert default_set_name(other_pixels) != name
+    other_labels = DatasetSplit(
+        clean.name, clean.split, clean.images, (clean.labels + 1) % 4, clean.classes,
+        clean.mean, clean.std,
+    )  # fmt: skip
+    assert default_set_name(other_labels) != name
+    assert default_set_name(clean, seed=1) != name
+    assert default_set_name(clean, severities=(1, 2)) != name
+    real_version = generate.importlib.metadata.version
+
+    def version(package):
+        return "999.0" if package == generate.PACKAGE else real_version(package)
+
+    monkeypatch.setattr(generate.importlib.metadata, "version", version)
+    assert default_set_name(clean) != name
+
+
+def test_changed_dataset_gets_a_new_cache_folder_instead_of_an_error(clean, tmp_path):
+    options = {"cache_dir": tmp_path, "corruptions": ["contrast"], "workers": 1, "progress": False}
+    first = open_corruptions("generated", dataset=clean, **options)
+    changed = DatasetSplit(
+        clean.name, clean.split, 255 - clean.images, clean.labels, clean.classes, clean.mean,
+        clean.std,
+    )  # fmt: skip
+    second = open_corruptions("generated", dataset=changed, **options)
+    assert second.root != first.root
+    assert second.manifest["source"]["images_sha256"] != first.manifest["source"]["images_sha256"]
 
 
 # ----------------------------------------------------------------------- kernels

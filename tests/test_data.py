@@ -516,6 +516,47 @@ def test_tinyimagenet_layout(packed, tmp_path):
     assert test.mean == train.mean
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_tinyimagenet_val_image_listed_but_missing_is_named(packed, tmp_path):
+    base = write_tiny_imagenet(tmp_path / "raw")
+    (base / "val" / "images" / "val_2.JPEG").unlink()
+    root = (
+        zip_folder(base, tmp_path / "tiny.zip", prefix="tiny-imagenet-200/")
+        if packed
+        else tmp_path / "raw"
+    )
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"val_annotations\.txt' line 3 lists 'val_2\.JPEG', but .*val/images/val_2\.JPEG' "
+        "does not exist",
+    ):
+        load_dataset("tinyimagenet", "test", root=root, cache_dir=tmp_path / "cache")
+
+
+def test_missing_or_broken_archive_members_get_clear_errors(tmp_path):
+    from probmoll.data.files import FileTree
+
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as handle:
+        handle.writestr("top/a.txt", b"intact payload " * 4)
+    tree = FileTree(archive)
+    assert tree.read_bytes("top/a.txt") == b"intact payload " * 4
+    with pytest.raises(
+        FileNotFoundError, match=r"the archive '.*set\.zip' has no member 'top/b\.txt'"
+    ):
+        tree.read_bytes("top/b.txt")
+    with pytest.raises(FileNotFoundError, match="has no member 'top/b.txt'"):
+        tree.descend_into_single_folder(["x"]).read_bytes("b.txt")  # the prefix is named too
+    # A flipped byte in the stored member fails its CRC check.
+    data = archive.read_bytes()
+    at = data.index(b"intact")
+    archive.write_bytes(data[:at] + b"X" + data[at + 1 :])
+    with pytest.raises(ValueError, match=r"cannot read member 'top/a\.txt' of the archive"):
+        FileTree(archive).read_bytes("top/a.txt")
+    with pytest.raises(FileNotFoundError):
+        FileTree(tmp_path).read_bytes("absent.png")
+
+
 def test_tinyimagenet_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="tiny-imagenet-200.zip"):
         load_dataset("tinyimagenet", "train", root=tmp_path)

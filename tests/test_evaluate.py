@@ -243,6 +243,36 @@ def test_corruption_table_groups_by_category_with_clean_first_and_mean_last():
     assert lines[3] == "| run | 5.0 | 25.0 | 30.0 | 5.0 | 20.0 |"
 
 
+def test_corruption_table_follows_the_column_order_of_the_papers_table_2():
+    from probmoll.data.corruptions import (
+        BENCHMARK_CORRUPTIONS,
+        CORRUPTION_CATEGORIES,
+        TABLE2_ORDER,
+    )
+    from probmoll.evaluate import SHORT_NAMES
+    from probmoll.metrics import aggregate_corruptions
+
+    # Each corruption's error is its position in Hendrycks' order (not Table 2's), so a
+    # column under the wrong header shows up as a wrong number.
+    cells = {name: {1: {"error": (k + 1) / 100}} for k, name in enumerate(BENCHMARK_CORRUPTIONS)}
+    summary = aggregate_corruptions(
+        cells, benchmark=BENCHMARK_CORRUPTIONS, categories=CORRUPTION_CATEGORIES, severities=(1,)
+    )
+    lines = corruption_table({"run": {"clean": {"error": 0.5}, "corrupted": summary}}).splitlines()
+    header = [cell.strip() for cell in lines[2].strip("|").split("|")]
+    assert header[2:-1] == [
+        "shot", "impulse", "gauss", "motion", "zoom", "defocus", "glass",
+        "fog", "frost", "snow", "bright", "jpg", "pixel", "elastic", "contrast",
+    ]  # fmt: skip
+    assert header[2:-1] == [SHORT_NAMES[name] for name in TABLE2_ORDER]
+    values = [cell.strip() for cell in lines[3].strip("|").split("|")]
+    expected = [f"{BENCHMARK_CORRUPTIONS.index(name) + 1:.1f}" for name in TABLE2_ORDER]
+    assert values[2:-1] == expected
+    categories = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert [c for c in categories if c] == ["noise", "blur", "weather", "digital"]
+    assert categories.index("blur") == 2 + 3 and categories.index("digital") == 2 + 10
+
+
 def test_compare_runs_reads_metrics_files_and_labels_by_folder(tmp_path):
     write_report(clean_results(), tmp_path / "baseline", plots=False)
     write_report(clean_results(error_offset=0.5), tmp_path / "mollified", plots=False)

@@ -196,3 +196,159 @@ def test_training_dataset_options_rebuild_the_same_test_split(tmp_path):
     args = parse(["--checkpoint", str(tmp_path), "--device", "cpu", "--no-plots"])
     assert evaluate.run(args) == 0
     assert json.loads((tmp_path / "metrics.json").read_text())["clean"]["count"] == 24
+
+
+# ------------------------------------------------- corruption sets given to the command
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A run whose test split (the checkpoint's dataset options) holds 4 images of 4 classes."""
+    folder = tmp_path_factory.mktemp("small-run")
+    options = {"num_classes": 4, "n": 4}
+    test = load_dataset("synthetic", "test", **options)
+    kwargs = {"num_classes": 4, "in_channels": 3, "image_size": 32}
+    info = data_info("synthetic", mean=test.mean, std=test.std, classes=test.classes, **kwargs)
+    info["options"] = options
+    torch.manual_seed(1)
+    save_checkpoint(
+        folder / "checkpoint.pt",
+        model=create_model(MODEL, **kwargs),
+        model_name=MODEL,
+        model_kwargs=kwargs,
+        data=info,
+    )
+    return folder, test
+
+
+def write_c_set(root, labels, names=("fog", "contrast")):
+    """A CIFAR-10-C style folder: random images, ``labels`` repeated for 5 severities."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(root / "labels.npy", np.tile(np.asarray(labels, np.int64), 5))
+    for name in names:
+        np.save(root / f"{name}.npy", rng.integers(0, 256, (5 * len(labels), 32, 32, 3), np.uint8))
+    return root
+
+
+def small_argv(small_run, tmp_path, *extra):
+    folder, _ = small_run
+    return ["--checkpoint", str(folder), "--out", str(tmp_path / "out"), "--device", "cpu",
+            "--no-progress", "--no-plots", *extra]  # fmt: skip
+
+
+def test_generated_set_with_a_subset_reaching_the_split_size_reuses_the_full_set(
+    small_run, tmp_path
+):
+    cache = tmp_path / "cache"
+    argv = small_argv(small_run, tmp_path, "--corruptions", "generated", "--cache-dir", str(cache))
+    assert evaluate.run(parse(argv)) == 0  # generates the full set (4 images)
+    for subset in ("4", "9"):  # as many as, or more than, the split: the same set
+        assert evaluate.run(parse([*argv, "--subset", subset])) == 0
+    (folder,) = (cache / "corruptions").iterdir()
+    assert json.loads((folder / "manifest.json").read_text())["source"]["subset"] is None
+    assert evaluate.run(parse([*argv, "--subset", "2"])) == 0  # a real subset: its own set
+    assert len(list((cache / "corruptions").iterdir())) == 2
+
+
+def test_corruption_set_of_another_dataset_is_refused(small_run, tmp_path, capsys):
+    _, test = small_run
+    other = write_c_set(tmp_path / "other-c", (test.labels + 1) % 4)
+    argv = small_argv(small_run, tmp_path, "--corruptions", str(other))
+    assert evaluate.run(parse(argv)) == 2
+    error = capsys.readouterr().err
+    assert re.search(r"other-c/labels\.npy': its 4 labels per severity differ", error), error
+    # Another image count: the labels' range is checked against the model's 4 classes.
+    wide = write_c_set(tmp_path / "wide-c", [0, 7, 1])
+    assert evaluate.run(parse(small_argv(small_run, tmp_path, "--corruptions", str(wide)))) == 2
+    error = capsys.readouterr().err
+    assert re.search(r"wide-c/labels\.npy': label 7 is outside \[0, 3\] of the model's 4", error)
+    assert not (tmp_path / "out").exists()
+
+
+FOG_REFERENCE = {"1": 0.8, "2": 0.85, "3": 0.9, "4": 0.9, "5": 0.95}
+
+
+def test_reference_errors_add_mce_and_relative_mce(small_run, tmp_path):
+    _, test = small_run
+    sets = write_c_set(tmp_path / "set-c", test.labels)
+    reference = tmp_path / "alexnet.json"
+    reference.write_text(json.dumps({"clean": 0.25, "fog": FOG_REFERENCE, "contrast": 0.9}))
+    argv = ["--corruptions", str(sets), "--reference-errors", str(reference)]
+    assert evaluate.run(parse(small_argv(small_run, tmp_path, *argv))) == 0
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    corrupted = metrics["corrupted"]
+    fog = [corrupted["by_corruption"]["fog"][str(s)]["error"] for s in range(1, 6)]
+    contrast = [corrupted["by_corruption"]["contrast"][str(s)]["error"] for s in range(1, 6)]
+    ce = {"fog": sum(fog) / sum(FOG_REFERENCE.values()), "contrast": sum(contrast) / (5 * 0.9)}
+    assert corrupted["reference"]["ce_by_corruption"] == pytest.approx(ce)
+    assert corrupted["mce"] == pytest.approx((ce["fog"] + ce["contrast"]) / 2)
+    clean = metrics["clean"]["error"]
+    relative = {
+        "fog": sum(e - clean for e in fog) / sum(r - 0.25 for r in FOG_REFERENCE.values()),
+        "contrast": sum(e - clean for e in contrast) / (5 * (0.9 - 0.25)),
+    }
+    assert corrupted["reference"]["relative_ce_by_corruption"] == pytest.approx(relative)
+    assert corrupted["relative_mce"] == pytest.approx(sum(relative.values()) / 2)
+    assert corrupted["mean"]["error"] == pytest.approx((sum(fog) + sum(contrast)) / 10)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"mCE {100 * corrupted['mce']:.1f}%" in report
+    assert f"relative mCE {100 * corrupted['relative_mce']:.1f}%" in report
+    assert "alexnet.json" in report and "| fog |" in report
+
+
+@pytest.mark.parametrize(
+    "content, extra, match",
+    [
+        (
+            {"fog": 55.0, "contrast": 0.5},
+            [],
+            r"error 55\.0 is outside \[0, 1\] \(errors are fractions",
+        ),
+        ({"fog": 0.5, "rain": 0.5}, [], "unknown corruption 'rain'"),
+        ({"fog": {"6": 0.5}, "contrast": 0.5}, [], "severity '6' is not one of 1..5"),
+        ({"fog": {"1": "high"}}, [], "severity 1: expected an error"),
+        ({"fog": 0.5}, [], r"no reference errors for the evaluated corruptions \['contrast'\]"),
+        ({"fog": {"1": 0.5}, "contrast": 0.5}, [], r"'fog' at severities \[2, 3, 4, 5\]"),
+        ({"fog": 0.5, "contrast": 0.5}, ["--severities", "1", "3"], r"one error \(a mean over"),
+        ({"clean": 0.2}, [], "names no corruption"),
+        ([0.5, 0.6], [], "must hold a non-empty JSON object"),
+        ("{not json", [], "is not valid JSON"),
+    ],
+)
+def test_bad_reference_errors_are_refused_before_evaluating(
+    small_run, tmp_path, capsys, content, extra, match
+):
+    _, test = small_run
+    sets = write_c_set(tmp_path / "set-c", test.labels)
+    reference = tmp_path / "reference.json"
+    reference.write_text(content if isinstance(content, str) else json.dumps(content))
+    argv = ["--corruptions", str(sets), "--reference-errors", str(reference), *extra]
+    assert evaluate.run(parse(small_argv(small_run, tmp_path, *argv))) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("probmoll evaluate: error:") and error.count("\n") == 1
+    assert re.search(match, error), error
+    assert "reference.json" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_reference_errors_need_a_file_and_a_benchmark(small_run, tmp_path, capsys):
+    argv = small_argv(small_run, tmp_path, "--reference-errors", str(tmp_path / "absent.json"))
+    assert evaluate.run(parse(argv)) == 2
+    assert "needs a corruption benchmark" in capsys.readouterr().err
+    argv += ["--corruptions", "generated"]
+    assert evaluate.run(parse(argv)) == 2
+    assert re.search(r"absent\.json' does not exist", capsys.readouterr().err)
+
+
+# ------------------------------------------------------------ errors of other kinds
+def test_runtime_and_os_errors_are_one_line_errors(small_run, tmp_path, capsys):
+    argv = small_argv(small_run, tmp_path)
+    assert evaluate.run(parse([*argv, "--device", "warp-drive"])) == 2  # torch: RuntimeError
+    error = capsys.readouterr().err
+    assert error.startswith("probmoll evaluate: error:") and "warp-drive" in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = small_argv(small_run, tmp_path, "--out", str(blocker / "out"))
+    assert evaluate.run(parse(argv)) == 2  # the output folder cannot be made: OSError
+    error = capsys.readouterr().err
+    assert error.startswith("probmoll evaluate: error:") and "a-file" in error

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from probmoll.metrics import aggregate_corruptions, mce, mean_metrics
+from probmoll.metrics import aggregate_corruptions, mce, mean_metrics, relative_mce
 
 BENCHMARK = ["noise_a", "noise_b", "blur_a"]
 CATEGORIES = {"noise": ["noise_a", "noise_b"], "blur": ["blur_a"]}
@@ -122,3 +122,33 @@ def test_mce_refuses_mismatched_references():
         mce({"blur_a": [0.1]}, {"blur_a": [0.0]})
     with pytest.raises(ValueError, match="empty"):
         mce({}, {"blur_a": [0.2]})
+
+
+def test_mce_with_one_reference_error_per_corruption_is_the_ratio_of_means():
+    errors = {"noise_a": {1: 0.1, 2: 0.3, 3: 0.5}, "blur_a": [0.2, 0.2, 0.2]}
+    # Published reference errors are often one number: the mean over severities.
+    result = mce(errors, {"noise_a": 0.6, "blur_a": 0.4})
+    assert result["by_corruption"] == pytest.approx({"noise_a": 0.3 / 0.6, "blur_a": 0.5})
+    assert result["mce"] == pytest.approx((0.5 + 0.5) / 2)
+    # The same as per-severity references with those means (sum over sum).
+    per_severity = mce(errors, {"noise_a": [0.6, 0.6, 0.6], "blur_a": {1: 0.2, 2: 0.4, 3: 0.6}})
+    assert per_severity["by_corruption"] == pytest.approx(result["by_corruption"])
+    with pytest.raises(TypeError, match="must be an error or map severity"):
+        mce(errors, {"noise_a": "0.6", "blur_a": 0.4})
+    with pytest.raises(ValueError, match="sum to 0.0; need > 0"):
+        mce(errors, {"noise_a": 0.0, "blur_a": 0.4})
+
+
+def test_relative_mce_hand_computed():
+    # relCE_c = sum_s (E_sc - E_clean) / sum_s (E^ref_sc - E^ref_clean)
+    errors = {"noise_a": {1: 0.2, 2: 0.4}, "blur_a": {1: 0.1, 2: 0.1}}
+    reference = {"noise_a": {1: 0.5, 2: 0.7}, "blur_a": 0.35}
+    result = relative_mce(errors, 0.1, reference, 0.3)
+    noise = ((0.2 - 0.1) + (0.4 - 0.1)) / ((0.5 - 0.3) + (0.7 - 0.3))
+    blur = ((0.1 - 0.1) + (0.1 - 0.1)) / (2 * (0.35 - 0.3))
+    assert result["by_corruption"] == pytest.approx({"noise_a": noise, "blur_a": blur})
+    assert result["relative_mce"] == pytest.approx((noise + blur) / 2)
+    with pytest.raises(ValueError, match="do not exceed its clean error 0.6"):
+        relative_mce(errors, 0.1, reference, 0.6)
+    with pytest.raises(ValueError, match=r"no reference errors for \['blur_a'\]"):
+        relative_mce(errors, 0.1, {"noise_a": 0.5}, 0.3)

@@ -105,10 +105,29 @@ class FileTree:
         return cached
 
     def read_bytes(self, rel: str) -> bytes:
+        """The bytes of file ``rel``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file (for an archive: no such member; zipfile's KeyError names neither
+            the archive nor, usefully, the member).
+        ValueError
+            An archive member that cannot be read back (bad CRC, unsupported compression).
+        """
         full = "/".join(p for p in (self.prefix, rel) if p)
-        if self._zip is not None:
+        if self._zip is None:
+            return (self.root / full).read_bytes()
+        try:
             return self._zip.read(full)
-        return (self.root / full).read_bytes()
+        except KeyError:
+            raise FileNotFoundError(
+                f"the archive {str(self.root)!r} has no member {full!r}"
+            ) from None
+        except (zipfile.BadZipFile, NotImplementedError, EOFError) as error:
+            raise ValueError(
+                f"cannot read member {full!r} of the archive {str(self.root)!r}: {error}"
+            ) from error
 
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode("utf-8")

@@ -114,7 +114,14 @@ def load_tinyimagenet(split, *, root=None, cache_dir=None, download=False) -> Da
                     f"{tree.describe('val/val_annotations.txt')!r} line {line_number}: "
                     f"expected '<file>\\t<wnid>\\t...' with a wnid from wnids.txt, got {line!r}"
                 )
-            items.append((f"val/images/{fields[0]}", label_of[fields[1]]))
+            path = f"val/images/{fields[0]}"
+            if not tree.exists(path):
+                raise FileNotFoundError(
+                    f"{tree.describe('val/val_annotations.txt')!r} line {line_number} lists "
+                    f"{fields[0]!r}, but {tree.describe(path)!r} does not exist: the dataset is "
+                    "incomplete; extract or download it again"
+                )
+            items.append((path, label_of[fields[1]]))
         return items
 
     def decode(which: str):

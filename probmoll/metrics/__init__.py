@@ -3,7 +3,7 @@
 - :mod:`probmoll.metrics.functional` -- pure functions of logits ``(B, C)`` and labels ``(B,)``
 - :mod:`probmoll.metrics.accumulator` -- :class:`ClassificationMetrics`, exact sums over a
   split, mergeable and all-reducible across processes
-- :mod:`probmoll.metrics.aggregate` -- summaries over a corruption benchmark, mCE
+- :mod:`probmoll.metrics.aggregate` -- summaries over a corruption benchmark, mCE and relative mCE
 """
 
 from probmoll.metrics.accumulator import ClassificationMetrics
@@ -13,6 +13,7 @@ from probmoll.metrics.aggregate import (
     aggregate_corruptions,
     mce,
     mean_metrics,
+    relative_mce,
 )
 from probmoll.metrics.functional import (
     DEFAULT_N_BINS,
@@ -43,5 +44,6 @@ __all__ = [
     "mce",
     "mean_metrics",
     "nll",
+    "relative_mce",
     "reliability_diagram",
 ]

@@ -17,7 +17,8 @@ and never enter the overall mean. Metrics are plain means of the per-cell
 values (the cells hold equally many images), and ``count`` is summed.
 
 :func:`mce` is the corruption error normalised by a reference model
-(Hendrycks and Dietterich, 2019), a different number from the plain mean.
+(Hendrycks and Dietterich, 2019), a different number from the plain mean;
+:func:`relative_mce` normalises the error added by corruption instead.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["DEFAULT_SEVERITIES", "SUMMARY_METRICS", "aggregate_corruptions", "mce", "mean_metrics"]
+__all__ = [
+    "DEFAULT_SEVERITIES",
+    "SUMMARY_METRICS",
+    "aggregate_corruptions",
+    "mce",
+    "mean_metrics",
+    "relative_mce",
+]
 
 DEFAULT_SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 """The five severity levels of the -C benchmarks."""
@@ -198,9 +206,61 @@ def aggregate_corruptions(
     }
 
 
+ErrorsBySeverity = Mapping[int, float] | Sequence[float] | float
+
+
+def _per_severity(values: ErrorsBySeverity, corruption: str, what: str) -> dict[int, float] | float:
+    """``{severity: error}``, or a float: one error standing for the mean over severities."""
+    if isinstance(values, bool):
+        raise TypeError(f"{what}[{corruption!r}] must be an error or map severity -> error")
+    if isinstance(values, (int, float)):
+        return float(values)
+    if isinstance(values, Mapping):
+        by_level = {int(level): float(value) for level, value in values.items()}
+    elif isinstance(values, Sequence) and not isinstance(values, str):
+        by_level = {level: float(value) for level, value in enumerate(values, start=1)}
+    else:
+        raise TypeError(
+            f"{what}[{corruption!r}] must be an error or map severity -> error, got {values!r}"
+        )
+    if not by_level:
+        raise ValueError(f"{what}[{corruption!r}] holds no severity")
+    return by_level
+
+
+def _mean_errors(
+    errors: Mapping[str, ErrorsBySeverity], reference_errors: Mapping[str, ErrorsBySeverity]
+) -> dict[str, tuple[float, float]]:
+    """``{corruption: (mean error, mean reference error)}`` over the same severities."""
+    if not errors:
+        raise ValueError("errors is empty: need at least one corruption")
+    missing = sorted(set(errors) - set(reference_errors))
+    if missing:
+        raise ValueError(
+            f"no reference errors for {missing}; reference errors cover {sorted(reference_errors)}"
+        )
+    means = {}
+    for corruption in errors:
+        own = _per_severity(errors[corruption], corruption, "errors")
+        reference = _per_severity(reference_errors[corruption], corruption, "reference_errors")
+        if isinstance(own, dict) and isinstance(reference, dict) and set(own) != set(reference):
+            raise ValueError(
+                f"corruption {corruption!r}: severities {sorted(own)} differ from the reference "
+                f"severities {sorted(reference)}"
+            )
+        own_mean, reference_mean = (
+            math.fsum(v.values()) / len(v) if isinstance(v, dict) else v for v in (own, reference)
+        )
+        if reference_mean <= 0:
+            total = math.fsum(reference.values()) if isinstance(reference, dict) else reference
+            raise ValueError(f"reference errors of {corruption!r} sum to {total}; need > 0")
+        means[corruption] = (own_mean, reference_mean)
+    return means
+
+
 def mce(
-    errors: Mapping[str, Mapping[int, float] | Sequence[float]],
-    reference_errors: Mapping[str, Mapping[int, float] | Sequence[float]],
+    errors: Mapping[str, ErrorsBySeverity],
+    reference_errors: Mapping[str, ErrorsBySeverity],
 ) -> dict[str, object]:
     """Mean corruption error normalised by a reference model (Hendrycks and Dietterich, 2019).
 
@@ -214,41 +274,61 @@ def mce(
     ----------
     errors, reference_errors : mapping
         ``{corruption: {severity: error}}`` or ``{corruption: [error at severity 1, ...]}``.
+        A single number per corruption stands for the mean error over the severities
+        (as published reference errors often are): ``CE_c`` is then the ratio of means,
+        which equals the ratio of sums over the same severities.
 
     Returns
     -------
     dict
         ``mce`` (the mean) and ``by_corruption`` (each ``CE_c``).
     """
-
-    def per_severity(values, corruption: str, what: str) -> dict[int, float]:
-        if isinstance(values, Mapping):
-            return {int(level): float(value) for level, value in values.items()}
-        if isinstance(values, Sequence) and not isinstance(values, str):
-            return {level: float(value) for level, value in enumerate(values, start=1)}
-        raise TypeError(f"{what}[{corruption!r}] must map severity -> error, got {values!r}")
-
-    if not errors:
-        raise ValueError("errors is empty: need at least one corruption")
-    missing = sorted(set(errors) - set(reference_errors))
-    if missing:
-        raise ValueError(
-            f"no reference errors for {missing}; reference errors cover {sorted(reference_errors)}"
-        )
-    by_corruption = {}
-    for corruption in errors:
-        own = per_severity(errors[corruption], corruption, "errors")
-        reference = per_severity(reference_errors[corruption], corruption, "reference_errors")
-        if set(own) != set(reference):
-            raise ValueError(
-                f"corruption {corruption!r}: severities {sorted(own)} differ from the reference "
-                f"severities {sorted(reference)}"
-            )
-        denominator = math.fsum(reference.values())
-        if denominator <= 0:
-            raise ValueError(f"reference errors of {corruption!r} sum to {denominator}; need > 0")
-        by_corruption[corruption] = math.fsum(own.values()) / denominator
+    by_corruption = {
+        corruption: own / reference
+        for corruption, (own, reference) in _mean_errors(errors, reference_errors).items()
+    }
     return {
         "mce": math.fsum(by_corruption.values()) / len(by_corruption),
+        "by_corruption": by_corruption,
+    }
+
+
+def relative_mce(
+    errors: Mapping[str, ErrorsBySeverity],
+    clean_error: float,
+    reference_errors: Mapping[str, ErrorsBySeverity],
+    reference_clean_error: float,
+) -> dict[str, object]:
+    """Relative mCE (Hendrycks and Dietterich, 2019): the error *added* by corruption,
+    normalised by the reference model's.
+
+    ``relCE_c = sum_s (E_{s,c} - E_clean) / sum_s (E^ref_{s,c} - E^ref_clean)`` and the
+    relative mCE is its mean over corruptions. A model can have a low mCE and a high
+    relative mCE when its clean error is low but corruption costs it a lot.
+
+    Parameters
+    ----------
+    errors, reference_errors : mapping
+        As for :func:`mce`.
+    clean_error, reference_clean_error : float
+        Errors on the clean images of the model and of the reference.
+
+    Returns
+    -------
+    dict
+        ``relative_mce`` (the mean) and ``by_corruption`` (each ``relCE_c``).
+    """
+    by_corruption = {}
+    for corruption, (own, reference) in _mean_errors(errors, reference_errors).items():
+        gap = reference - float(reference_clean_error)
+        if gap <= 0:
+            raise ValueError(
+                f"the reference's errors on {corruption!r} ({reference:g} on average) do not "
+                f"exceed its clean error {reference_clean_error:g}: the relative corruption "
+                "error is undefined"
+            )
+        by_corruption[corruption] = (own - float(clean_error)) / gap
+    return {
+        "relative_mce": math.fsum(by_corruption.values()) / len(by_corruption),
         "by_corruption": by_corruption,
     }

@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             corrupted = generate_corruptions(
                 split, Path(args.out), overwrite=args.overwrite, **common
             )
-    except (ValueError, TypeError, FileNotFoundError) as error:
+    except (ValueError, TypeError, OSError, RuntimeError) as error:
+        # OSError: missing or unreadable files, a full disk; RuntimeError: a failed download
+        # or a corruption that misbehaves. Bugs of other kinds keep their traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - started

@@ -51,7 +51,7 @@ import numpy as np
 
 from probmoll.utils.io import atomic_write_json
 
-from ..cache import ArrayFileWriter, save_npy_atomic, sha256_file
+from ..cache import ArrayFileWriter, digest, save_npy_atomic, sha256_file
 from ..dataset import DatasetSplit
 from .kernels import BATCH_KERNELS, apply_corruption
 from .names import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS, check_corruption
@@ -60,6 +60,7 @@ __all__ = [
     "GRAYSCALE_RULE",
     "MANIFEST_FORMAT",
     "corrupt_image",
+    "default_set_name",
     "generate_corruptions",
     "image_seed",
 ]
@@ -195,6 +196,56 @@ def _check_severities(severities: Iterable[int]) -> tuple[int, ...]:
     return tuple(int(s) for s in sorted(severities))
 
 
+def _check_seed(seed: int) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    return int(seed)
+
+
+def _resolve_subset(subset: int | None, total: int) -> int | None:
+    """``subset`` as an int below ``total``, or None for the whole split.
+
+    ``subset >= total`` means the whole split, and is recorded as such: otherwise one set
+    would get two manifests (and the cache two names) depending on how it was asked for.
+    """
+    if subset is None:
+        return None
+    if isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or subset < 1:
+        raise ValueError(f"subset must be a positive int or None, got {subset!r}")
+    return None if subset >= total else int(subset)
+
+
+def default_set_name(
+    split: DatasetSplit,
+    *,
+    subset: int | None = None,
+    seed: int = 0,
+    severities: Iterable[int] = (1, 2, 3, 4, 5),
+) -> str:
+    """Folder name of a generated set in the probmoll cache.
+
+    ``<dataset>-<split>-<H>x<W>x<C>-n<n>-seed<seed>-<digest>``, where ``digest`` is a short
+    sha256 of every setting the manifest compares: the source images and labels (sha256 of
+    their bytes), their classes, the generator package and version, the seed and the
+    severities. A changed dataset or package therefore gets a new folder instead of
+    colliding with a set made from other settings.
+    """
+    if not isinstance(split, DatasetSplit):
+        raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
+    severities = _check_severities(severities)
+    seed = _check_seed(seed)
+    total = len(split)
+    subset = _resolve_subset(subset, total)
+    source = split if subset is None else split.subset(subset)
+    settings = _settings(source, total, subset, seed, severities)
+    height, width = split.image_size
+    name = (
+        f"{split.name}-{split.split}-{height}x{width}x{split.in_channels}-n{len(source)}"
+        f"-seed{seed}-{digest(settings, 12)}"
+    )
+    return name.replace("/", "_").replace(os.sep, "_")
+
+
 def resolve_corruptions(
     corruptions: Iterable[str] | None, include_heldout: bool = True
 ) -> tuple[str, ...]:
@@ -314,7 +365,8 @@ def generate_corruptions(
     seed : int
         Seed of the whole set (see :func:`image_seed`).
     subset : int, optional
-        Use only the first ``subset`` images of ``split``.
+        Use only the first ``subset`` images of ``split``; ``subset >= len(split)`` is the
+        whole split (recorded as ``None``).
     workers : int, optional
         Worker processes (default ``os.cpu_count()``); 1 runs in this process. The output
         does not depend on it. With more than one, the calling script needs an
@@ -342,17 +394,11 @@ def generate_corruptions(
     _check_size(split.image_size)
     names = resolve_corruptions(corruptions, include_heldout)
     severities = _check_severities(severities)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = _check_seed(seed)
     total = len(split)
+    subset = _resolve_subset(subset, total)
     if subset is not None:
-        if (
-            isinstance(subset, bool)
-            or not isinstance(subset, (int, np.integer))
-            or not 1 <= subset <= total
-        ):
-            raise ValueError(f"subset must be an int in [1, {total}], got {subset!r}")
-        split = split.subset(int(subset))
+        split = split.subset(subset)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")

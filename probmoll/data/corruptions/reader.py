@@ -307,6 +307,62 @@ class CorruptedDataset:
                 f"{self.image_size[1]} were expected"
             )
 
+    def check_labels(
+        self,
+        clean_labels: np.ndarray | None = None,
+        num_classes: int | None = None,
+        *,
+        what: str = "the clean split",
+    ) -> None:
+        """Raise a ValueError unless the set's labels fit a clean split and a model.
+
+        Catches a -C set read for the wrong dataset (CIFAR-100-C for a CIFAR-10 model, a
+        set generated from another split), which would otherwise give plausible-looking
+        but meaningless numbers.
+
+        Parameters
+        ----------
+        clean_labels : array of int, optional
+            Labels of the clean split the set claims to corrupt. ``cifar-c`` layout: when
+            the set holds as many images per severity as the split, its labels must equal
+            the split's, in order (published and generated sets keep the test order).
+            ``tinyimagenet-c`` orders images by class folder, so only the range is checked.
+        num_classes : int, optional
+            Classes of the model (or dataset): every label must lie in
+            ``[0, num_classes)``.
+        what : str
+            How error messages name the clean split.
+        """
+        if self.kind == "tinyimagenet-c":
+            wnids = self._wnids()
+            if num_classes is not None and len(wnids) > num_classes:
+                raise ValueError(
+                    f"{str(self.root)!r} has {len(wnids)} class folders but the model has "
+                    f"{num_classes} classes: is this the corruption set of another dataset?"
+                )
+            return
+        source = str(self.root / "labels.npy")
+        labels = self._labels[: self.num_images]
+        if clean_labels is not None:
+            clean = np.asarray(clean_labels)
+            if len(clean) == self.num_images and not np.array_equal(labels, clean):
+                differ = np.flatnonzero(labels != clean)
+                raise ValueError(
+                    f"{source!r}: its {self.num_images} labels per severity differ from those "
+                    f"of {what} at {len(differ)} positions (first at image {differ[0]}: "
+                    f"{labels[differ[0]]} against {clean[differ[0]]}); the corruption set was "
+                    "made from another dataset or split (e.g. CIFAR-100-C read for a CIFAR-10 "
+                    "model): check the set's name and folder"
+                )
+        if num_classes is not None and labels.size:
+            low, high = int(labels.min()), int(labels.max())
+            if low < 0 or high >= num_classes:
+                raise ValueError(
+                    f"{source!r}: label {low if low < 0 else high} is outside "
+                    f"[0, {num_classes - 1}] of the model's {num_classes} classes: the "
+                    "corruption set belongs to another dataset"
+                )
+
     @property
     def benchmark_corruptions(self) -> tuple[str, ...]:
         """The benchmark corruptions present (the paper's 15, when complete)."""
@@ -402,11 +458,14 @@ def open_corruptions(
     root : path-like, optional
         Published sets: the set's folder or its parent (default: the data root,
         ``$PROBMOLL_DATA`` or ``~/.cache/probmoll/datasets``). Generated sets: the output
-        folder (default ``<cache>/corruptions/<dataset>-<split>-<H>x<W>x<C>-n<n>-seed<seed>``).
+        folder (default ``<cache>/corruptions/`` and the name
+        :func:`~probmoll.data.corruptions.generate.default_set_name` gives).
     dataset : DatasetSplit or str, optional
         Generated sets: the clean split, or a dataset name loaded with
-        ``load_dataset(dataset, split, **dataset_options)``. Published sets: a split
-        whose ``class_ids`` give the label order of Tiny-ImageNet-C.
+        ``load_dataset(dataset, split, **dataset_options)``. Published sets and folders:
+        the clean split, whose ``class_ids`` give the label order of Tiny-ImageNet-C and
+        against which the set's labels are checked (see
+        :meth:`CorruptedDataset.check_labels`).
     split : str
         Split to load when ``dataset`` is a name (default ``"test"``).
     dataset_options : dict, optional
@@ -416,19 +475,24 @@ def open_corruptions(
     seed, subset, corruptions, include_heldout, severities, workers, progress
         Generated sets: see :func:`~probmoll.data.corruptions.generate_corruptions`.
     """
-    from .generate import generate_corruptions
+    from .generate import default_set_name, generate_corruptions
 
     key = spec.lower() if isinstance(spec, str) else None
     if key not in PUBLISHED_SETS and key != "generated":
         path = Path(spec)
         if path.is_dir():
-            return CorruptedDataset(path, kind="auto", cache_dir=cache_dir)
+            found = CorruptedDataset(path, kind="auto", cache_dir=cache_dir)
+            if isinstance(dataset, DatasetSplit):
+                found.check_labels(dataset.labels, dataset.num_classes, what=_describe(dataset))
+            return found
         if not isinstance(spec, str) or os.sep in spec:
             raise FileNotFoundError(f"no corruption set folder at {str(path)!r}")
     if key in PUBLISHED_SETS:
         info = PUBLISHED_SETS[key]
         base = default_data_root(root)
-        candidates = [base, base / info["folder"]]
+        # The named sub-folder first: a parent holding several sets must give the one asked
+        # for, not whichever set happens to sit at its top level.
+        candidates = [base / info["folder"], base]
         if info["kind"] == "cifar-c":
             found = next((c for c in candidates if (c / "labels.npy").is_file()), None)
         else:
@@ -440,6 +504,12 @@ def open_corruptions(
                 ),
                 None,
             )
+        others = {v["folder"]: v["title"] for k, v in PUBLISHED_SETS.items() if k != key}
+        if found == base and base.name in others:
+            raise ValueError(
+                f"{info['title']} ({key!r}) was asked for but {str(base)!r} is the folder of "
+                f"{others[base.name]}: pass the folder of {info['title']} (or its parent)"
+            )
         if found is None:
             raise FileNotFoundError(
                 f"{info['title']} not found in {[str(c) for c in candidates]}. probmoll cannot "
@@ -449,13 +519,16 @@ def open_corruptions(
                 f"to its parent)."
             )
         classes = dataset.folder_ids if isinstance(dataset, DatasetSplit) else None
-        return CorruptedDataset(
+        published = CorruptedDataset(
             found,
             kind=info["kind"],
             image_size=info["image_size"],
             classes=classes,
             cache_dir=cache_dir,
         )
+        if isinstance(dataset, DatasetSplit):
+            published.check_labels(dataset.labels, dataset.num_classes, what=_describe(dataset))
+        return published
     if key == "generated":
         if dataset is None:
             raise ValueError(
@@ -470,11 +543,7 @@ def open_corruptions(
                 f"dataset must be a DatasetSplit or a name, got {type(dataset).__name__}"
             )
         if root is None:
-            n = subset if subset is not None else len(dataset)
-            height, width = dataset.image_size
-            name = (
-                f"{dataset.name}-{dataset.split}-{height}x{width}x{dataset.in_channels}-n{n}-seed{seed}"
-            ).replace("/", "_")
+            name = default_set_name(dataset, subset=subset, seed=seed, severities=severities)
             root = default_cache_dir(cache_dir) / "corruptions" / name
         return generate_corruptions(
             dataset,
@@ -491,3 +560,7 @@ def open_corruptions(
         f"unknown corruption set {spec!r} (and no such folder); valid: {sorted(PUBLISHED_SETS)}, "
         "'generated', or a folder path"
     )
+
+
+def _describe(split: DatasetSplit) -> str:
+    return f"the {split.split} split of {split.name!r}"
