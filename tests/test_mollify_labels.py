@@ -5,14 +5,17 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probmoll.mollify import (
+    BlurInformationCurve,
     as_soft_targets,
     blur_information_curve,
     gamma_blur,
     gamma_blur_png,
+    gamma_blur_table,
     gamma_noise,
     label_smooth,
     label_temper,
@@ -127,7 +130,13 @@ BAD_LABELS = [
     (torch.tensor([0, 3]), 0.1, 3, ValueError, r"\[0, 3\).*3"),
     (torch.tensor([-1, 0]), 0.1, 3, ValueError, "-1"),
     (torch.tensor([0, 1]), 0.1, None, ValueError, "num_classes is required"),
-    (torch.tensor([[0, 1]]), 0.1, 2, ValueError, r"\(1, 2\)"),
+    (torch.tensor([[[0, 1]]]), 0.1, 2, ValueError, r"\(1, 1, 2\)"),
+    (torch.tensor([[0, 2]]), 0.1, 2, ValueError, r"one-hot.*row 0 = \[0, 2\]"),
+    (torch.tensor([[1, 0], [1, 1]]), 0.1, None, ValueError, r"one-hot.*rows \[1\]"),
+    (torch.tensor([[0, 0, 0]]), 0.1, None, ValueError, "one-hot"),
+    (torch.tensor([[-1, 1, 1]]), 0.1, None, ValueError, "one-hot"),
+    (torch.tensor([[True, True]]), 0.1, None, ValueError, "one-hot"),
+    (torch.tensor([[True, False]]), 0.1, 3, ValueError, "num_classes=3"),
     (torch.tensor([[0.5, 0.4]]), 0.1, None, ValueError, "0.9"),
     (torch.tensor([[1.2, -0.2]]), 0.1, None, ValueError, "-0.2"),
     (torch.tensor([[math.nan, 1.0]]), 0.1, None, ValueError, "nan"),
@@ -137,7 +146,7 @@ BAD_LABELS = [
     (torch.tensor([0, 1]), 1.5, 2, ValueError, "1.5"),
     (torch.tensor([0, 1]), torch.tensor([0.1, -0.2]), 2, ValueError, "-0.2"),
     (torch.tensor([0, 1]), math.nan, 2, ValueError, "nan"),
-    (torch.tensor([True, False]), 0.1, 2, TypeError, "bool"),
+    (torch.tensor([True, False]), 0.1, 2, TypeError, "bool.*one-hot rows"),
     ([0, 1], 0.1, 2, TypeError, "list"),
     (torch.tensor([0, 1]), 0.1, 0, ValueError, "num_classes"),
     (torch.tensor([0, 1]), 0.1, 2.0, ValueError, "num_classes"),
@@ -155,6 +164,61 @@ def test_label_value_checks_can_be_skipped_but_shapes_cannot():
     label_smooth(torch.tensor([0, 1]), torch.tensor([0.1, 1.5]), 2, validate=False)
     with pytest.raises(ValueError, match=r"\(3,\)"):
         label_smooth(torch.tensor([0, 1]), torch.zeros(3), 2, validate=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool])
+@pytest.mark.parametrize("form", [label_smooth, label_temper])
+def test_integer_and_boolean_onehot_rows_equal_class_indices(form, dtype):
+    indices = torch.tensor([2, 0, 4, 4])
+    rows = F.one_hot(indices, 5).to(dtype)  # int64 (B, C) straight from F.one_hot
+    gamma = torch.tensor([0.0, 0.3, 0.9, 1.0])
+    expected = form(indices, gamma, 5)
+    torch.testing.assert_close(form(rows, gamma), expected, rtol=0, atol=0)
+    torch.testing.assert_close(form(rows, gamma, 5, validate="async"), expected, rtol=0, atol=0)
+    # The result is floating: gamma's dtype, else the default dtype.
+    assert form(rows, 0.2).dtype == torch.get_default_dtype()
+    assert form(rows, gamma.double()).dtype == torch.float64
+    assert torch.equal(as_soft_targets(rows), torch.eye(5)[indices])
+
+
+# Bad targets and levels checked on the device: (targets, gamma, num_classes, message).
+ASYNC_BAD = [
+    (torch.tensor([0, 3]), 0.1, 3, r"class indices must lie in \[0, 3\)"),
+    (torch.tensor([-1, 0]), 0.1, 3, r"\[0, 3\)"),
+    (torch.tensor([[0, 2]]), 0.1, 2, "one-hot"),
+    (torch.tensor([[1, 1, 0]]), 0.1, 3, "one-hot"),
+    (torch.tensor([[False, False]]), 0.1, 2, "one-hot"),
+    (torch.tensor([[1.2, -0.2]]), 0.1, None, "non-negative"),
+    (torch.tensor([[0.5, 0.4]]), 0.1, None, "sum to 1"),
+    (torch.tensor([[math.nan, 1.0]]), 0.1, None, "sum to 1"),
+    (torch.tensor([0, 1]), torch.tensor([0.1, 1.5]), 2, r"gamma must lie in \[0, 1\]"),
+]
+
+
+@pytest.mark.parametrize("targets, gamma, num_classes, message", ASYNC_BAD)
+@pytest.mark.parametrize("form", [label_smooth, label_temper])
+def test_async_validation_fails_on_the_device(form, targets, gamma, num_classes, message):
+    # torch._assert_async raises RuntimeError at once on the CPU; on CUDA the same
+    # check fails the stream without making the host wait for it.
+    with pytest.raises(RuntimeError, match=message):
+        form(targets, gamma, num_classes, validate="async")
+    with pytest.raises(ValueError):  # the host check quotes the values instead
+        form(targets, gamma, num_classes, validate=True)
+    form(targets, gamma, num_classes, validate=False)  # skipped: no error at all
+
+
+def test_async_validation_passes_good_targets_unchanged():
+    soft = torch.tensor([[0.25, 0.75], [1.0, 0.0]])
+    for targets, num_classes in ((torch.tensor([1, 0, 1]), 2), (soft, None)):
+        torch.testing.assert_close(
+            label_smooth(targets, 0.4, num_classes, validate="async"),
+            label_smooth(targets, 0.4, num_classes),
+        )
+
+
+def test_validate_accepts_only_true_false_or_async():
+    with pytest.raises(ValueError, match="'async'.*'sync'"):
+        label_smooth(torch.tensor([0, 1]), 0.1, 2, validate="sync")
 
 
 # ----------------------------------------------------------------------- schedules
@@ -295,3 +359,73 @@ def test_png_schedule_rejects_bad_temperatures_and_grid():
         blur_information_curve(images, torch.zeros(2, 2))
     with pytest.raises(ValueError, match="compression_level"):
         png_sizes(images, compression_level=11)
+
+
+# ------------------------------------------------- measured schedule (Eq. 13, erratum 1)
+def test_measured_schedule_matches_gamma_blur_png_at_the_measured_points():
+    images = structured_images(count=4)
+    grid = torch.linspace(0, 1, 6)
+    curve = blur_information_curve(images, grid)
+    for k in (1.0, 2.0):
+        t, gamma = curve.schedule(k)
+        assert torch.equal(t, grid)
+        # The measured curve of these images is monotone, so the table is the
+        # measurement: the mean of Eq. 13 over the images at every grid point.
+        expected = torch.stack([gamma_blur_png(images, level, k=k).mean() for level in grid])
+        torch.testing.assert_close(gamma, expected)
+        # Interpolation returns the table exactly at its points, end points included.
+        torch.testing.assert_close(gamma_blur_table(grid, t, gamma), gamma, rtol=0, atol=0)
+        assert gamma_blur_table(0.0, t, gamma) == gamma[0]
+        assert gamma_blur_table(1.0, t, gamma) == gamma[-1]
+    # Eq. 13 raises the information removed from each image to the power k.
+    single = blur_information_curve(images[:1], grid)
+    torch.testing.assert_close(single.schedule(2.0)[1], single.schedule(1.0)[1] ** 2)
+
+
+def test_measured_schedule_interpolates_linearly_and_is_monotone():
+    grid = torch.tensor([0.0, 0.25, 1.0])
+    gamma = torch.tensor([0.1, 0.3, 0.9])
+    t = torch.tensor([0.0, 0.125, 0.25, 0.625, 1.0], dtype=torch.float64)
+    expected = torch.tensor([0.1, 0.2, 0.3, 0.6, 0.9], dtype=torch.float64)
+    out = gamma_blur_table(t, grid, gamma)
+    assert out.dtype == torch.float64 and out.shape == t.shape
+    torch.testing.assert_close(out, expected)
+    assert gamma_blur_table(torch.full((2, 3), 0.625), grid, gamma).shape == (2, 3)
+    # A measured curve that wobbles is made non-decreasing before interpolation.
+    wobbly = BlurInformationCurve(
+        t=torch.tensor([0.0, 0.5, 1.0]), size_ratio=torch.tensor([[0.9], [0.3], [0.4]])
+    )
+    t_grid, levels = wobbly.schedule()
+    torch.testing.assert_close(levels, torch.tensor([0.1, 0.7, 0.7]))
+    dense = gamma_blur_table(torch.linspace(0, 1, 101), t_grid, levels)
+    assert bool((dense[1:] >= dense[:-1]).all())
+    assert ((dense >= 0) & (dense <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    "t, size_ratio, message",
+    [
+        (torch.tensor([0.0]), torch.ones(1, 2), "at least 2"),
+        (torch.tensor([0.0, 0.5]), torch.ones(2, 2), "from 0 to 1"),
+        (torch.tensor([0.0, 1.0, 0.5, 1.0]), torch.ones(4, 2), "increase strictly"),
+        (torch.tensor([0.0, 1.0]), torch.ones(3, 2), r"\(T, N\)"),
+        (torch.tensor([0.0, 1.0]), torch.tensor([[1.0], [math.nan]]), "finite"),
+    ],
+)
+def test_measured_schedule_rejects_bad_curves(t, size_ratio, message):
+    with pytest.raises(ValueError, match=message):
+        BlurInformationCurve(t=t, size_ratio=size_ratio).schedule()
+
+
+def test_gamma_blur_table_rejects_bad_tables_and_temperatures():
+    grid, gamma = torch.tensor([0.0, 1.0]), torch.tensor([0.0, 0.8])
+    with pytest.raises(ValueError, match="1.5"):
+        gamma_blur_table(torch.tensor([0.5, 1.5]), grid, gamma)
+    with pytest.raises(ValueError, match="same length"):
+        gamma_blur_table(0.5, grid, torch.tensor([0.0, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        gamma_blur_table(0.5, torch.tensor([0.2, 1.0]), gamma)
+    with pytest.raises(ValueError, match="gamma must lie"):
+        gamma_blur_table(0.5, grid, torch.tensor([0.0, 1.2]))
+    with pytest.raises(ValueError, match="1-D"):
+        gamma_blur_table(0.5, torch.tensor(0.0), gamma)

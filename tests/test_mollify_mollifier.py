@@ -7,19 +7,27 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+import torch.nn.functional as F
 import yaml
+from test_train_support import TINY
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from probmoll.mollify import (
+    PNG_CURVE_IMAGES,
+    PNG_CURVE_POINTS,
     ROLE_NAMES,
+    BlurInformationCurve,
+    BlurSchedule,
     LabelForm,
     MollifiedBatch,
     Mollifier,
     MollifyConfig,
     Role,
     blur,
+    blur_information_curve,
     create_mollifier,
     gamma_blur,
+    gamma_blur_table,
     gamma_noise,
     label_smooth,
     label_temper,
@@ -27,6 +35,9 @@ from probmoll.mollify import (
     noise_coefficients,
     sample_beta,
 )
+from probmoll.train.config import ConfigError, load_config
+from probmoll.train.distributed import DistributedContext
+from probmoll.train.engine import Trainer, load_data
 
 
 def batch(size=64, channels=3, height=8, width=8, num_classes=10, seed=0, dtype=torch.float32):
@@ -189,10 +200,12 @@ class _SyncRecorder(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.syncs = []
+        self.ops = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = str(func)
+        self.ops.append(name)
         masks = [a for a in args if isinstance(a, (list, tuple)) for a in a]
         if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
             self.syncs.append(name)
@@ -204,8 +217,9 @@ class _SyncRecorder(TorchDispatchMode):
 
 
 def test_mollifier_never_reads_device_values_on_the_host():
+    # The accelerator path (the default off the CPU), forced here on the CPU.
     x, y = batch()
-    mollifier = Mollifier(num_classes=10)
+    mollifier = Mollifier(num_classes=10, transform_selected=False)
     with _SyncRecorder() as recorder:
         mollifier(x, y, torch.Generator().manual_seed(13), validate_targets=False)
     assert recorder.syncs == []
@@ -215,6 +229,40 @@ def test_mollifier_never_reads_device_values_on_the_host():
         x[y > 4]
     assert any("_local_scalar_dense" in op for op in recorder.syncs)
     assert any("boolean mask" in op for op in recorder.syncs)
+
+
+def test_async_target_checks_need_no_host_synchronisation():
+    # What the Mollifier does by default off the CPU: the target checks are enqueued
+    # on the device (torch._assert_async) instead of read back by the host.
+    x, y = batch()
+    mollifier = Mollifier(num_classes=10, transform_selected=False)
+    soft = torch.full((64, 10), 0.1)
+    for targets in (y, F.one_hot(y, 10), soft):
+        with _SyncRecorder() as recorder:
+            out = mollifier(x, targets, torch.Generator().manual_seed(13), validate_targets="async")
+        assert recorder.syncs == []
+        assert any("_assert_async" in op for op in recorder.ops)
+        expected = mollifier(x, targets, torch.Generator().manual_seed(13))
+        assert torch.equal(out.y, expected.y)
+    # On the CPU a failed device check raises at once; on CUDA the stream fails.
+    bad = [(torch.full((64,), 10), r"\[0, 10\)"), (torch.full((64, 10), 0.2), "sum to 1")]
+    for targets, message in bad:
+        with pytest.raises(RuntimeError, match=message):
+            mollifier(x, targets, validate_targets="async")
+        mollifier(x, targets, validate_targets=False)  # explicitly unchecked
+    with pytest.raises(ValueError, match="'async'"):
+        mollifier(x, y, validate_targets="later")
+
+
+def test_integer_onehot_targets_equal_class_indices():
+    x, y = batch()
+    mollifier = Mollifier(num_classes=10)
+    expected = mollifier(x, y, torch.Generator().manual_seed(3))
+    out = mollifier(x, F.one_hot(y, 10), torch.Generator().manual_seed(3))
+    assert out.y.dtype == torch.float32 and torch.equal(out.y, expected.y)
+    assert torch.equal(out.x, expected.x)
+    with pytest.raises(ValueError, match="one-hot"):
+        mollifier(x, F.one_hot(y, 10) * 2)
 
 
 def test_only_clean_roles_returns_inputs():
@@ -242,6 +290,8 @@ BAD_CALLS = [
     (torch.zeros(4, 3, 8, 8), torch.zeros((), dtype=torch.int64), ValueError, r"\(\)"),
     (torch.zeros(4, 3, 8, 8), torch.full((4,), 10), ValueError, r"\[0, 10\)"),
     (torch.zeros(4, 3, 8, 8), torch.full((4, 10), 0.2), ValueError, "sum to 1"),
+    (torch.zeros(4, 3, 8, 8), torch.ones(4, 10, dtype=torch.int64), ValueError, "one-hot"),
+    (torch.zeros(4, 3, 8, 8), torch.eye(4, 5, dtype=torch.int64), ValueError, "num_classes=10"),
     (torch.zeros(4, 3, 8, 8), [0, 1, 2, 3], TypeError, "list"),
 ]
 
@@ -318,6 +368,7 @@ BAD_CONFIGS = [
     ({"weights": [0, 0, 0]}, "all be zero"),
     ({"enabled": "yes"}, "enabled"),
     ({"alpha": True}, "alpha"),
+    ({"blur_schedule": "jpeg"}, r"unknown blur_schedule 'jpeg'; choose one of 'power', 'png'"),
 ]
 
 
@@ -338,3 +389,136 @@ def test_config_rejects_bad_fields_naming_them(fields, message):
 def test_mollifier_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Mollifier(**kwargs)
+
+
+# ------------------------------------------- measured PNG blur schedule (Eq. 13, erratum 1)
+def clean_images(count=6, size=16, seed=0):
+    """uint8 images with structure at several scales, so that blurring removes PNG bytes."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 4, 4, generator=generator)
+    smooth = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    fine = 0.15 * torch.rand(count, 3, size, size, generator=generator)
+    return ((smooth + fine).clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def test_png_schedule_gives_blurred_images_the_measured_gamma():
+    curve = blur_information_curve(clean_images(), torch.linspace(0, 1, 11))
+    mollifier = Mollifier(
+        k_blur=1.5, blur_schedule="png", blur_curve=curve, num_classes=10, transform_selected=False
+    )
+    assert mollifier.config.blur_schedule == "png" and "blur_schedule='png'" in repr(mollifier)
+    x, y = batch()
+    with _SyncRecorder() as recorder:
+        out = mollifier(x, y, torch.Generator().manual_seed(5), validate_targets=False)
+    assert recorder.syncs == []  # the table lookup happens on the device
+    grid, levels = curve.schedule(1.5)
+    blurred, noised, clean = (out.roles == role for role in (Role.BLUR, Role.NOISE, Role.CLEAN))
+    assert blurred.any() and noised.any() and clean.any()
+    expected = gamma_blur_table(out.t, grid, levels)
+    torch.testing.assert_close(out.gamma[blurred], expected[blurred])
+    assert not torch.allclose(out.gamma[blurred], gamma_blur(out.t[blurred], 1.5))
+    torch.testing.assert_close(out.gamma[noised], gamma_noise(out.t[noised], 1.0))
+    # gamma_png(0) > 0 (the sigma_min blur removes a little), yet clean images get 0.
+    assert levels[0] > 0 and bool((out.gamma[clean] == 0).all())
+    # Images and the noise/blur draws do not depend on the label schedule.
+    power = Mollifier(k_blur=1.5, num_classes=10, transform_selected=False)(
+        x, y, torch.Generator().manual_seed(5)
+    )
+    assert torch.equal(out.x, power.x) and torch.equal(out.t, power.t)
+    # float64 images: the table is evaluated in float64.
+    assert mollifier(x.double(), y).gamma.dtype == torch.float64
+
+
+def test_png_schedule_needs_a_curve_and_power_refuses_one():
+    curve = blur_information_curve(clean_images(count=2), torch.linspace(0, 1, 3))
+    with pytest.raises(ValueError, match="needs blur_curve"):
+        Mollifier(blur_schedule="png")
+    with pytest.raises(ValueError, match="only used with blur_schedule='png'"):
+        Mollifier(blur_curve=curve)
+    with pytest.raises(TypeError, match="BlurInformationCurve"):
+        Mollifier(blur_schedule="png", blur_curve=(curve.t, curve.size_ratio))
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        Mollifier(
+            blur_schedule="png",
+            blur_curve=BlurInformationCurve(torch.tensor([0.0, 0.5]), torch.ones(2, 1)),
+        )
+    # Nothing is blurred: no curve needed.
+    Mollifier(roles=("clean", "noise"), blur_schedule=BlurSchedule.PNG)
+    MollifyConfig(enabled=False, blur_schedule="png").build(num_classes=10)
+
+
+def test_create_mollifier_measures_the_png_curve_on_the_images():
+    images = clean_images(count=10)
+    config = MollifyConfig(blur_schedule="png", sigma_max=12.0)
+    mollifier = create_mollifier(config, 10, images=images, curve_images=4)
+    curve = mollifier.blur_curve
+    assert torch.equal(curve.t, torch.linspace(0, 1, PNG_CURVE_POINTS))
+    assert curve.size_ratio.shape == (PNG_CURVE_POINTS, 4)
+    # Evenly spaced images (0, 3, 6, 9), measured with the config's blur scales.
+    expected = blur_information_curve(images[[0, 3, 6, 9]], curve.t, 0.3, 12.0)
+    torch.testing.assert_close(curve.size_ratio, expected.size_ratio)
+    assert create_mollifier(config, 10, images=images).blur_curve.size_ratio.shape[1] == 10
+    assert PNG_CURVE_IMAGES >= 100
+    with pytest.raises(ValueError, match="clean training images"):
+        create_mollifier(config, 10)
+    with pytest.raises(ValueError, match="curve_images"):
+        create_mollifier(config, 10, images=images, curve_images=0)
+    # The power schedule, or no blurring, measures nothing.
+    assert create_mollifier(MollifyConfig(), 10, images=images).blur_curve is None
+    no_blur = MollifyConfig(roles=["clean", "noise"], blur_schedule="png")
+    assert create_mollifier(no_blur, 10).blur_curve is None
+
+
+def test_training_config_selects_the_png_schedule(tmp_path):
+    overrides = [*TINY, f"out={tmp_path / 'run'}", "mollify.blur_schedule=png"]
+    config = load_config(None, overrides)
+    assert config.mollify.blur_schedule == "png"
+    data = load_data(config, torch.device("cpu"), DistributedContext())
+    trainer = Trainer(config, data, torch.device("cpu"), DistributedContext())
+    curve = trainer.mollifier.blur_curve  # measured once, before training
+    count = min(PNG_CURVE_IMAGES, data.train_images.shape[0])
+    assert curve.size_ratio.shape == (PNG_CURVE_POINTS, count)
+    assert trainer.mollifier.config == config.mollify
+    default = Trainer(
+        load_config(None, overrides[:-1]), data, torch.device("cpu"), DistributedContext()
+    )
+    assert (
+        default.mollifier.config.blur_schedule == "power" and default.mollifier.blur_curve is None
+    )
+    with pytest.raises(ConfigError, match=r"mollify.*blur_schedule 'gif'.*'power', 'png'"):
+        load_config(None, [*overrides[:-1], "mollify.blur_schedule=gif"])
+
+
+@pytest.mark.parametrize("transform_selected", [True, False])
+def test_both_paths_apply_the_same_kernels(transform_selected):
+    # Selected-subset path (CPU default) and whole-batch path (accelerator default):
+    # clean images untouched, blurred ones equal to blur() of the clean image, noised ones
+    # equal to Eq. 4 with a standard normal epsilon.
+    mollifier = Mollifier(num_classes=10, transform_selected=transform_selected)
+    x, y = batch(size=600, height=8, width=8, dtype=torch.float64)
+    out = mollifier(x, y, torch.Generator().manual_seed(21))
+    clean, blurred, noised = (out.roles == role for role in (Role.CLEAN, Role.BLUR, Role.NOISE))
+    assert clean.any() and blurred.any() and noised.any()
+    assert torch.equal(out.x[clean], x[clean])
+    torch.testing.assert_close(out.x[blurred], blur(x[blurred], out.t[blurred]))
+    alpha, sigma = noise_coefficients(out.t[noised].reshape(-1, 1, 1, 1))
+    epsilon = ((out.x[noised] - alpha * x[noised]) / sigma).flatten()
+    assert scipy.stats.kstest(epsilon.numpy(), "norm").pvalue > 1e-3
+
+
+def test_cpu_default_is_the_selected_subset_path():
+    x, y = batch()
+    seed = 22
+    default = Mollifier(num_classes=10)(x, y, torch.Generator().manual_seed(seed))
+    selected = Mollifier(num_classes=10, transform_selected=True)(
+        x, y, torch.Generator().manual_seed(seed)
+    )
+    whole = Mollifier(num_classes=10, transform_selected=False)(
+        x, y, torch.Generator().manual_seed(seed)
+    )
+    assert torch.equal(default.x, selected.x)
+    # Same roles and temperatures; the noise draws differ (fewer are drawn).
+    assert torch.equal(selected.roles, whole.roles) and torch.equal(selected.t, whole.t)
+    assert not torch.equal(selected.x, whole.x)
+    with pytest.raises(TypeError, match="transform_selected"):
+        Mollifier(num_classes=10, transform_selected="yes")

@@ -8,7 +8,8 @@ per-image levels (a number, or a tensor of the leading batch shape):
 - :func:`label_smooth`, :func:`label_temper`, :func:`as_soft_targets` -- targets (Eqs. 7-8)
 - :func:`gamma_noise`, :func:`gamma_blur` -- label schedules (Eqs. 12-13);
   :func:`gamma_blur_png`, :func:`blur_information_curve` -- the PNG information
-  measure behind Eq. 13 (offline)
+  measure behind Eq. 13 (on the host), :func:`gamma_blur_table` -- its measured
+  curve interpolated on the device for training
 
 :class:`Mollifier` (built from a :class:`MollifyConfig` by :func:`create_mollifier`)
 draws a role and a temperature per image and applies the kernels to a whole batch (Sec. 4).
@@ -18,7 +19,10 @@ from probmoll.mollify.blur import blur, heat_blur, sigma_blur
 from probmoll.mollify.dct import dct_2d, dct_matrix, idct_2d
 from probmoll.mollify.labels import as_soft_targets, label_smooth, label_temper, simplex_tolerance
 from probmoll.mollify.mollifier import (
+    PNG_CURVE_IMAGES,
+    PNG_CURVE_POINTS,
     ROLE_NAMES,
+    BlurSchedule,
     LabelForm,
     MollifiedBatch,
     Mollifier,
@@ -33,13 +37,17 @@ from probmoll.mollify.schedules import (
     blur_information_curve,
     gamma_blur,
     gamma_blur_png,
+    gamma_blur_table,
     gamma_noise,
     png_sizes,
 )
 
 __all__ = [
+    "PNG_CURVE_IMAGES",
+    "PNG_CURVE_POINTS",
     "ROLE_NAMES",
     "BlurInformationCurve",
+    "BlurSchedule",
     "LabelForm",
     "MollifiedBatch",
     "Mollifier",
@@ -53,6 +61,7 @@ __all__ = [
     "dct_matrix",
     "gamma_blur",
     "gamma_blur_png",
+    "gamma_blur_table",
     "gamma_noise",
     "heat_blur",
     "idct_2d",

@@ -6,24 +6,61 @@ need the host to look at device memory, which synchronises an accelerator
 with the host; the public kernels therefore take ``validate=True`` and the
 batched :class:`~probmoll.mollify.Mollifier` turns it off for quantities it
 drew itself.
+
+Where a value check must not stall an accelerator but a wrong value must not pass
+silently either (targets handed to the :class:`~probmoll.mollify.Mollifier` on a
+GPU), ``validate="async"`` enqueues the check on the device with
+``torch._assert_async``: no host synchronisation, and a violated check fails the
+device stream (a ``RuntimeError`` at the next synchronising call; on the CPU it
+raises at once). The message cannot quote the offending values, which stay on the
+device.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 __all__ = [
+    "ASYNC",
+    "Validation",
     "as_level",
     "as_temperature",
+    "assert_async",
     "check_image",
     "check_num_classes",
     "check_positive",
+    "check_validation",
     "parameter_dtype",
     "preview",
 ]
+
+#: ``validate`` value that checks on the device, without a host synchronisation.
+ASYNC = "async"
+
+#: What a ``validate`` argument accepts: ``True`` (check on the host, raising
+#: ``ValueError`` that quotes the bad values), ``False`` (skip) or :data:`ASYNC`.
+Validation = bool | Literal["async"]
+
+
+def check_validation(validate: object) -> Validation:
+    """``validate`` if it is ``True``, ``False`` or ``"async"``; otherwise ``ValueError``."""
+    if isinstance(validate, bool) or validate == ASYNC:
+        return validate  # type: ignore[return-value]
+    raise ValueError(f"validate must be True, False or {ASYNC!r}, got {validate!r}")
+
+
+def assert_async(condition: torch.Tensor, message: str) -> None:
+    """Fail the device stream unless every element of the boolean ``condition`` holds.
+
+    ``torch._assert_async`` reads the flag on the device, so the host does not wait
+    for it; on CUDA a violation is reported as a device-side assertion by the next
+    call that synchronises, on the CPU it raises ``RuntimeError(message)`` at once.
+    """
+    torch._assert_async(condition.all(), message)
 
 
 def preview(values: torch.Tensor, limit: int = 6) -> str:
@@ -98,7 +135,7 @@ def as_level(
     *,
     device: torch.device | None,
     dtype: torch.dtype,
-    validate: bool,
+    validate: Validation,
     lower: float = 0.0,
     upper: float | None = 1.0,
 ) -> torch.Tensor:
@@ -116,10 +153,11 @@ def as_level(
     device, dtype
         Where and how to hold the result. ``device=None`` keeps a tensor's own
         device (CPU for Python numbers).
-    validate : bool
-        Check that tensor values lie in ``[lower, upper]`` (NaN fails). This
+    validate : bool or "async"
+        Check that tensor values lie in ``[lower, upper]`` (NaN fails). ``True``
         reads device memory, hence synchronises an accelerator with the host;
-        Python numbers are always checked (free).
+        ``"async"`` checks on the device (see :func:`assert_async`). Python
+        numbers are always checked (free).
     lower, upper : float
         The admissible range; ``upper=None`` means any finite value ``>= lower``.
 
@@ -151,9 +189,12 @@ def as_level(
             f"got shape {tuple(value.shape)}"
         )
     value = value.to(device=value.device if device is None else device, dtype=dtype)
-    if validate:
+    if check_validation(validate):
         inside = (value >= lower) & (value <= upper if upper is not None else value.isfinite())
-        if not bool(inside.all()):
+        if validate == ASYNC:
+            message = f"{name} must lie in {_interval(lower, upper)} (NaN is not allowed)"
+            assert_async(inside, message)
+        elif not bool(inside.all()):
             raise ValueError(
                 f"{name} must lie in {_interval(lower, upper)} (NaN is not allowed), "
                 f"got {preview(value[~inside])}"

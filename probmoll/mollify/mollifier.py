@@ -8,7 +8,8 @@ noising with its own temperature (``t = 0``, an exact identity, for images not
 noised), and the targets are smoothed or tempered by ``gamma_t``. Nothing in
 :meth:`Mollifier.__call__` synchronises an accelerator with the host: no
 ``.item()``, no boolean-mask indexing, all randomness from one
-``torch.Generator``.
+``torch.Generator``; targets on an accelerator are checked on the device
+(``torch._assert_async``).
 """
 
 from __future__ import annotations
@@ -16,24 +17,37 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import typing
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from probmoll.mollify._checks import (
+    ASYNC,
+    Validation,
     check_image,
     check_num_classes,
     check_positive,
+    check_validation,
     parameter_dtype,
 )
 from probmoll.mollify.blur import heat_blur, sigma_blur
 from probmoll.mollify.labels import as_soft_targets, label_smooth, label_temper
 from probmoll.mollify.noise import noise
-from probmoll.mollify.schedules import gamma_blur, gamma_noise
+from probmoll.mollify.schedules import (
+    BlurInformationCurve,
+    blur_information_curve,
+    gamma_blur,
+    gamma_blur_table,
+    gamma_noise,
+)
 
 __all__ = [
+    "PNG_CURVE_IMAGES",
+    "PNG_CURVE_POINTS",
     "ROLE_NAMES",
+    "BlurSchedule",
     "LabelForm",
     "MollifiedBatch",
     "Mollifier",
@@ -56,6 +70,18 @@ class Role(enum.IntEnum):
 ROLE_NAMES: tuple[str, ...] = tuple(role.name.lower() for role in Role)
 
 
+_Choice = typing.TypeVar("_Choice", bound=enum.Enum)
+
+
+def _parse_choice(cls: type[_Choice], value: object, field: str) -> _Choice:
+    """The member of the string enum ``cls`` named by ``value``; the error lists the choices."""
+    try:
+        return cls(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in cls)
+        raise ValueError(f"unknown {field} {value!r}; choose one of {choices}") from None
+
+
 class LabelForm(str, enum.Enum):
     """How a mollification level ``gamma`` degrades the targets (Sec. 3.3)."""
 
@@ -65,11 +91,24 @@ class LabelForm(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | LabelForm) -> LabelForm:
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(form.value) for form in cls)
-            raise ValueError(f"unknown label_form {value!r}; choose one of {choices}") from None
+        return _parse_choice(cls, value, "label_form")
+
+
+class BlurSchedule(str, enum.Enum):
+    """Label schedule of blurred images (Eq. 13)."""
+
+    POWER = "power"  # gamma = t^k, the right-hand side of Eq. 13 (what the paper ran)
+    PNG = "png"  # gamma = (1 - size(x_t.png) / size(x_0.png))^k, measured (NOTES erratum 1)
+
+    @classmethod
+    def parse(cls, value: str | BlurSchedule) -> BlurSchedule:
+        return _parse_choice(cls, value, "blur_schedule")
+
+
+#: Training images (evenly spaced over the set) the ``"png"`` blur schedule is measured on.
+PNG_CURVE_IMAGES = 256
+#: Temperatures, evenly spaced on ``[0, 1]``, at which the ``"png"`` schedule is measured.
+PNG_CURVE_POINTS = 21
 
 
 def sample_beta(
@@ -167,16 +206,33 @@ class Mollifier:
     k_noise : float
         Slope of the noise label schedule, ``gamma = sin(t pi/2)^(2 k)`` (Eq. 12).
     k_blur : float
-        Slope of the blur label schedule, ``gamma = t^k`` (Eq. 13).
+        Slope ``k`` of the blur label schedule (Eq. 13): ``gamma = t^k``, or
+        ``(1 - size(x_t.png) / size(x_0.png))^k`` with ``blur_schedule="png"``.
     sigma_min : float
         Blur scale at ``t = 0`` in pixels (Eq. 6).
     sigma_max : float, optional
         Blur scale at ``t = 1`` in pixels; ``None`` means the image width.
+    blur_schedule : {"power", "png"}
+        ``"power"``: ``gamma = t^k`` (paper). ``"png"``: the information-based
+        schedule of Eq. 13 (NOTES erratum 1) interpolated on the device from
+        ``blur_curve`` (:func:`~probmoll.mollify.gamma_blur_table`).
+    blur_curve : BlurInformationCurve, optional
+        PNG sizes measured on clean training images with the same ``sigma_min``
+        and ``sigma_max`` (:func:`~probmoll.mollify.blur_information_curve`, or
+        :func:`create_mollifier` with ``images``); required by
+        ``blur_schedule="png"`` when images may be blurred, refused otherwise.
     label_form : {"smooth", "temper", "none"}
         Label smoothing (Eq. 8), tempering (Eq. 7), or targets passed through
         (class indices become one-hot rows).
     num_classes : int, optional
         Number of classes; required when targets are class indices.
+    transform_selected : bool, optional
+        ``True``: blur and noise only the images drawn for each role, gathered by index
+        (the host reads which images those are). ``False``: send the whole batch through
+        both kernels with per-image levels, zero for the other roles, so that nothing
+        waits for the host. ``None`` (default): ``True`` on the CPU, where the read is
+        free and the subset path is about twice as fast, ``False`` on accelerators. Both
+        give the same distribution of batches; for one seed the noise drawn differs.
 
     Examples
     --------
@@ -198,8 +254,11 @@ class Mollifier:
         sigma_min: float = 0.3,
         sigma_max: float | None = None,
         *,
+        blur_schedule: str | BlurSchedule = BlurSchedule.POWER,
+        blur_curve: BlurInformationCurve | None = None,
         label_form: str | LabelForm = LabelForm.SMOOTH,
         num_classes: int | None = None,
+        transform_selected: bool | None = None,
     ) -> None:
         self.config = MollifyConfig(
             roles=roles,
@@ -210,6 +269,7 @@ class Mollifier:
             k_blur=k_blur,
             sigma_min=sigma_min,
             sigma_max=sigma_max,
+            blur_schedule=blur_schedule,
         )
         self.label_form = LabelForm.parse(label_form)
         self.num_classes = check_num_classes(num_classes)
@@ -225,6 +285,29 @@ class Mollifier:
         )
         self._blurs = Role.BLUR in codes
         self._noises = Role.NOISE in codes
+        if transform_selected is not None and not isinstance(transform_selected, bool):
+            raise TypeError(
+                f"transform_selected must be True, False or None, got {transform_selected!r}"
+            )
+        self.transform_selected = transform_selected
+        self.blur_curve = blur_curve
+        self._blur_table: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._blur_tables: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+        if self.config.blur_schedule == BlurSchedule.PNG and self._blurs:
+            if blur_curve is None:
+                raise ValueError(
+                    "blur_schedule='png' needs blur_curve, the PNG sizes measured on clean "
+                    "training images (blur_information_curve, or create_mollifier(..., "
+                    "images=...))"
+                )
+            if not isinstance(blur_curve, BlurInformationCurve):
+                raise TypeError(
+                    f"blur_curve must be a BlurInformationCurve, got {type(blur_curve).__name__}"
+                )
+            # Tabulated once on the host; copied to each device/dtype once (_blur_levels).
+            self._blur_table = blur_curve.schedule(self.config.k_blur)
+        elif blur_curve is not None and self.config.blur_schedule == BlurSchedule.POWER:
+            raise ValueError("blur_curve is only used with blur_schedule='png'")
 
     def sample_roles(
         self,
@@ -259,13 +342,28 @@ class Mollifier:
         )
         return torch.where(roles == Role.CLEAN, 0.0, t)
 
+    def blur_gamma(self, t: torch.Tensor) -> torch.Tensor:
+        """Blur label schedule at ``t`` (Eq. 13): ``t^k``, or the measured PNG schedule.
+
+        Values are not checked; on an accelerator nothing waits for the host.
+        """
+        if self._blur_table is None:
+            return gamma_blur(t, self.config.k_blur, validate=False)
+        key = (t.device, t.dtype)
+        if key not in self._blur_tables:
+            self._blur_tables[key] = tuple(
+                table.to(device=t.device, dtype=t.dtype) for table in self._blur_table
+            )
+        grid, gamma = self._blur_tables[key]
+        return gamma_blur_table(t, grid, gamma, validate=False)
+
     def __call__(
         self,
         x: torch.Tensor,
         y: torch.Tensor,
         generator: torch.Generator | None = None,
         *,
-        validate_targets: bool | None = None,
+        validate_targets: Validation | None = None,
     ) -> MollifiedBatch:
         """Mollify a batch of standardised images and their targets.
 
@@ -279,9 +377,14 @@ class Mollifier:
         generator : torch.Generator, optional
             Source of all randomness (roles, temperatures, noise); must live on
             ``x``'s device. The same seed gives the same batch.
-        validate_targets : bool, optional
-            Check target values (index range, simplex). ``None`` checks them only
-            on the CPU, where it costs no device synchronisation.
+        validate_targets : bool or "async", optional
+            Check target values (index range, one-hot rows, simplex). ``True``
+            checks on the host (one device synchronisation on an accelerator)
+            and raises ``ValueError`` quoting the bad values; ``"async"`` checks
+            on the device with ``torch._assert_async`` (no synchronisation; a
+            violation fails the device stream, a ``RuntimeError`` on the CPU);
+            ``False`` skips the check. ``None`` (default) means ``True`` on the
+            CPU and ``"async"`` elsewhere, so bad targets never pass silently.
 
         Returns
         -------
@@ -305,21 +408,35 @@ class Mollifier:
         roles = self.sample_roles(x.shape[0], generator, x.device)
         t = self.sample_temperatures(roles, generator, parameter_dtype(x.dtype))
         is_noise = roles == Role.NOISE
-        # gamma_blur(0) = 0, so clean images (t = 0) get gamma = 0 from the blur branch.
+        # The measured PNG schedule need not vanish at t = 0: select clean images explicitly.
         gamma = torch.where(
             is_noise,
             gamma_noise(t, config.k_noise, validate=False),
-            gamma_blur(t, config.k_blur, validate=False),
+            torch.where(roles == Role.BLUR, self.blur_gamma(t), 0.0),
         )
-        images = x
-        if self._blurs:
-            sigma_max = x.shape[-1] if config.sigma_max is None else config.sigma_max
-            scale = sigma_blur(t, config.sigma_min, sigma_max, validate=False)
-            images = heat_blur(images, torch.where(roles == Role.BLUR, scale, 0.0), validate=False)
-        if self._noises:
-            images = noise(images, torch.where(is_noise, t, 0.0), generator, validate=False)
+        sigma_max = x.shape[-1] if config.sigma_max is None else config.sigma_max
+        selected = self.transform_selected
+        if selected is None:
+            selected = x.device.type == "cpu"
+        if selected:
+            images = self._transform_selected(x, roles, t, sigma_max, generator)
+        else:
+            # Every image goes through both kernels with its own level (0 for the other
+            # roles: blur with sigma = 0 and noise at t = 0 are exact identities), so the
+            # host never needs to know how many images drew which role.
+            images = x
+            if self._blurs:
+                scale = sigma_blur(t, config.sigma_min, sigma_max, validate=False)
+                images = heat_blur(
+                    images, torch.where(roles == Role.BLUR, scale, 0.0), validate=False
+                )
+            if self._noises:
+                images = noise(images, torch.where(is_noise, t, 0.0), generator, validate=False)
 
-        check = x.device.type == "cpu" if validate_targets is None else validate_targets
+        if validate_targets is None:
+            check: Validation = True if x.device.type == "cpu" else ASYNC
+        else:
+            check = check_validation(validate_targets)
         if self.label_form is LabelForm.SMOOTH:
             targets = label_smooth(y, gamma, self.num_classes, validate=check)
         elif self.label_form is LabelForm.TEMPER:
@@ -328,6 +445,33 @@ class Mollifier:
             index_dtype = None if y.is_floating_point() else gamma.dtype
             targets = as_soft_targets(y, self.num_classes, dtype=index_dtype, validate=check)
         return MollifiedBatch(x=images, y=targets, roles=roles, t=t, gamma=gamma)
+
+    def _transform_selected(
+        self,
+        x: torch.Tensor,
+        roles: torch.Tensor,
+        t: torch.Tensor,
+        sigma_max: float,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Blur and noise only the images drawn for each role, gathered by index.
+
+        Reading which images drew a role (``nonzero``) is free on the host, and it saves
+        drawing noise for, and blurring, the two thirds of the batch that keep their pixels.
+        """
+        if not (self._blurs or self._noises):
+            return x
+        images = x.clone()
+        if self._blurs:
+            index = (roles == Role.BLUR).nonzero().squeeze(1)
+            if index.numel():
+                scale = sigma_blur(t[index], self.config.sigma_min, sigma_max, validate=False)
+                images[index] = heat_blur(x[index], scale, validate=False)
+        if self._noises:
+            index = (roles == Role.NOISE).nonzero().squeeze(1)
+            if index.numel():
+                images[index] = noise(x[index], t[index], generator, validate=False)
+        return images
 
     def __repr__(self) -> str:
         fields = ", ".join(
@@ -366,10 +510,14 @@ class MollifyConfig:
     sigma_min: float = 0.3
     # Blur scale (pixels) at t = 1; None = the image width (paper).
     sigma_max: float | None = None
+    # Blur label schedule (Eq. 13): "power" = t^k (paper) or "png" = (1 - size(x_t.png) /
+    # size(x_0.png))^k measured on PNG_CURVE_IMAGES training images before training.
+    blur_schedule: str = BlurSchedule.POWER.value
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):
             raise ValueError(f"enabled must be true or false, got {self.enabled!r}")
+        object.__setattr__(self, "blur_schedule", BlurSchedule.parse(self.blur_schedule).value)
         roles = self.roles
         if isinstance(roles, str) or not isinstance(roles, Sequence) or len(roles) == 0:
             raise ValueError(
@@ -408,22 +556,88 @@ class MollifyConfig:
             object.__setattr__(self, "sigma_max", sigma_max)
 
     def build(
-        self, label_form: str | LabelForm = LabelForm.SMOOTH, num_classes: int | None = None
+        self,
+        label_form: str | LabelForm = LabelForm.SMOOTH,
+        num_classes: int | None = None,
+        *,
+        blur_curve: BlurInformationCurve | None = None,
     ) -> Mollifier:
-        """The :class:`Mollifier` of these settings (all-clean when ``enabled`` is false)."""
+        """The :class:`Mollifier` of these settings (all-clean when ``enabled`` is false).
+
+        ``blur_curve`` is the measured PNG curve that ``blur_schedule="png"`` needs
+        (see :func:`create_mollifier` to measure it from training images).
+        """
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del fields["enabled"]
         if not self.enabled:
             fields.update(roles=("clean",), weights=None)
-        return Mollifier(**fields, label_form=label_form, num_classes=num_classes)
+        return Mollifier(
+            **fields, blur_curve=blur_curve, label_form=label_form, num_classes=num_classes
+        )
 
 
 def create_mollifier(
     config: MollifyConfig,
     num_classes: int | None = None,
     label_form: str | LabelForm = LabelForm.SMOOTH,
+    *,
+    images: torch.Tensor | None = None,
+    curve_images: int = PNG_CURVE_IMAGES,
 ) -> Mollifier:
-    """The :class:`Mollifier` of ``config`` (same as ``config.build(label_form, num_classes)``)."""
+    """The :class:`Mollifier` of ``config``, measuring the PNG blur schedule if it needs one.
+
+    With ``config.blur_schedule == "png"`` (and blurring enabled) the information
+    curve of Eq. 13 (NOTES erratum 1) is measured once, on the host, with
+    :func:`~probmoll.mollify.blur_information_curve`: ``curve_images`` images
+    evenly spaced over ``images`` (no random draw, so every process of a run
+    measures the same curve), :data:`PNG_CURVE_POINTS` temperatures evenly spaced
+    on ``[0, 1]``, and the blur scales of ``config``. Otherwise this is
+    ``config.build(label_form, num_classes)`` and ``images`` is not used.
+
+    Parameters
+    ----------
+    config : MollifyConfig
+        The settings.
+    num_classes : int, optional
+        Number of classes; required when targets are class indices.
+    label_form : {"smooth", "temper", "none"}
+        How ``gamma`` degrades the targets (follows from the likelihood).
+    images : Tensor or tensor-indexable, optional
+        Clean training images ``(N, C, H, W)``, ``C`` in {1, 3}, ``uint8`` (or
+        floats in ``[0, 1]``), on any device; required by ``blur_schedule="png"``.
+        Anything with a 4-D ``shape`` that returns a tensor when indexed by a tensor of
+        rows also works (e.g. the training engine's memory-mapped ``HostImages``).
+    curve_images : int
+        How many of ``images`` to measure the curve on.
+
+    Returns
+    -------
+    Mollifier
+    """
     if not isinstance(config, MollifyConfig):
         raise TypeError(f"expected a MollifyConfig, got {type(config).__name__}")
-    return config.build(label_form, num_classes)
+    blur_curve = None
+    if config.enabled and config.blur_schedule == BlurSchedule.PNG and "blur" in config.roles:
+        blur_curve = _measure_blur_curve(config, images, curve_images)
+    return config.build(label_form, num_classes, blur_curve=blur_curve)
+
+
+def _measure_blur_curve(config: MollifyConfig, images: Any, count: int) -> BlurInformationCurve:
+    shape = getattr(images, "shape", None)
+    if shape is None or len(shape) != 4 or shape[0] == 0:
+        got = tuple(shape) if shape is not None else type(images).__name__
+        raise ValueError(
+            "blur_schedule='png' measures the blur information curve on clean training "
+            f"images: pass images of shape (N, C, H, W), N >= 1, got {got}"
+        )
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"curve_images must be a positive integer, got {count!r}")
+    total = shape[0]
+    device = getattr(images, "device", "cpu")
+    index = torch.linspace(0, total - 1, min(count, total), device=device).round().long()
+    return blur_information_curve(
+        torch.as_tensor(images[index]),
+        torch.linspace(0, 1, PNG_CURVE_POINTS),
+        config.sigma_min,
+        config.sigma_max,
+    )

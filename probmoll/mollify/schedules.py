@@ -5,8 +5,11 @@
 - :func:`gamma_blur` (Eq. 13, right-hand side): ``t^k`` for blurring, what the
   paper trains with.
 - :func:`gamma_blur_png` and :func:`blur_information_curve` (Eq. 13, left-hand
-  side): the fraction of PNG-compressed information that blurring removes, an
-  offline analysis tool (paper Fig. 3) that runs on the host.
+  side): the fraction of PNG-compressed information that blurring removes,
+  measured on the host (paper Fig. 3).
+- :func:`gamma_blur_table`: that measured schedule, tabulated once by
+  :meth:`BlurInformationCurve.schedule` and interpolated on the device with
+  tensor operations only, so that training can use it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ __all__ = [
     "blur_information_curve",
     "gamma_blur",
     "gamma_blur_png",
+    "gamma_blur_table",
     "gamma_noise",
     "png_sizes",
 ]
@@ -85,6 +89,68 @@ def gamma_blur(t: float | torch.Tensor, k: float = 1.0, *, validate: bool = True
     return as_temperature(t, validate).pow(k)
 
 
+def gamma_blur_table(
+    t: float | torch.Tensor,
+    grid: torch.Tensor,
+    gamma: torch.Tensor,
+    *,
+    validate: bool = True,
+) -> torch.Tensor:
+    """Tabulated blur label schedule, interpolated linearly in ``t`` (Eq. 13, measured).
+
+    .. math:: \\gamma_t = \\gamma_i + \\frac{t - t_i}{t_{i+1} - t_i} (\\gamma_{i+1} - \\gamma_i),
+       \\qquad t_i \\le t \\le t_{i+1}
+
+    With the table of :meth:`BlurInformationCurve.schedule` this is the
+    information-based schedule of Eq. 13 (NOTES erratum 1), ``gamma_t = (1 -
+    size(x_t.png) / size(x_0.png))^k`` averaged over a sample of training images,
+    between the measured temperatures; at every ``t_i`` it returns ``gamma_i``
+    exactly. Only tensor operations (``searchsorted``, gathers, ``lerp``) run, so
+    on an accelerator nothing waits for the host: keep ``grid`` and ``gamma`` on
+    ``t``'s device and dtype (they are moved otherwise, a copy per call).
+
+    Parameters
+    ----------
+    t : float or Tensor
+        Temperature(s) in ``[0, 1]``, any shape.
+    grid : Tensor
+        Temperatures ``(T,)``, ``T >= 2``, increasing strictly from 0 to 1.
+    gamma : Tensor
+        Levels ``(T,)`` in ``[0, 1]`` at the ``grid`` points.
+    validate : bool
+        Check the values of tensor ``t`` and of the table (synchronises an
+        accelerator with the host).
+
+    Returns
+    -------
+    Tensor
+        ``gamma_t``, same shape as ``t`` (0-d for a number), dtype of ``t``.
+    """
+    t = as_temperature(t, validate)
+    for name, table in (("grid", grid), ("gamma", gamma)):
+        if not isinstance(table, torch.Tensor) or table.ndim != 1 or table.numel() < 2:
+            shape = tuple(table.shape) if isinstance(table, torch.Tensor) else type(table).__name__
+            raise ValueError(f"{name} must be a 1-D tensor of at least 2 points, got {shape}")
+    if grid.shape != gamma.shape:
+        raise ValueError(
+            f"grid and gamma must have the same length, got {tuple(grid.shape)} and "
+            f"{tuple(gamma.shape)}"
+        )
+    grid = grid.to(device=t.device, dtype=t.dtype)
+    gamma = gamma.to(device=t.device, dtype=t.dtype)
+    if validate:
+        increasing = bool((grid[1:] > grid[:-1]).all()) and grid[0] == 0 and grid[-1] == 1
+        if not increasing:
+            raise ValueError(f"grid must increase strictly from 0 to 1, got {preview(grid)}")
+        as_level(gamma, "gamma", gamma.shape, device=None, dtype=gamma.dtype, validate=True)
+    flat = t.reshape(-1)
+    # Right end of the interval holding each t; t = 1 falls in the last interval.
+    right = torch.searchsorted(grid, flat, right=True).clamp_(1, grid.numel() - 1)
+    left = right - 1
+    weight = (flat - grid[left]) / (grid[right] - grid[left])
+    return torch.lerp(gamma[left], gamma[right], weight).reshape(t.shape)
+
+
 def png_sizes(images: torch.Tensor, compression_level: int = 6) -> torch.Tensor:
     """Sizes in bytes of the PNG encodings of ``uint8`` images ``(B, C, H, W)``, ``C`` in {1, 3}.
 
@@ -136,9 +202,11 @@ def gamma_blur_png(
     header keeps it slightly below 1. At ``t = 0`` the ``sigma_min`` blur may
     make the PNG a little *larger*, hence the clamp.
 
-    This is an offline analysis tool: every image is encoded on the host, one
-    at a time, so calling it synchronises an accelerator with the host. For
-    training use :func:`gamma_blur`, its linear approximation.
+    Every image is encoded on the host, one at a time, so calling it
+    synchronises an accelerator with the host. For training use
+    :func:`gamma_blur`, its linear approximation, or measure the schedule once
+    with :func:`blur_information_curve` and interpolate it on the device
+    (:func:`gamma_blur_table`, ``MollifyConfig(blur_schedule="png")``).
 
     Parameters
     ----------
@@ -185,9 +253,55 @@ class BlurInformationCurve(NamedTuple):
     size_ratio: torch.Tensor
 
     def gamma(self, k: float = 1.0) -> torch.Tensor:
-        """Mean over images of the information-based ``gamma`` (Eq. 13, erratum 1), ``(T,)``."""
+        """Mean over images of the information-based ``gamma`` (Eq. 13, erratum 1), ``(T,)``.
+
+        Entry ``i`` is the mean of :func:`gamma_blur_png` over the images at ``t[i]``.
+        """
         k = check_positive("k", k)
         return (1 - self.size_ratio).clamp(0, 1).pow(k).mean(dim=1)
+
+    def schedule(self, k: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The measured label schedule as a table ``(t, gamma)`` for :func:`gamma_blur_table`.
+
+        ``gamma`` is :meth:`gamma` (Eq. 13 with slope ``k``, NOTES erratum 1, averaged
+        over the images) made non-decreasing by a running maximum: a label must not
+        regain confidence as the blur grows, whereas a measured PNG size can wobble
+        by a few bytes between neighbouring temperatures. Where the measured curve
+        is already monotone (the usual case for a few hundred images) the table is
+        the measurement itself.
+
+        Returns
+        -------
+        (Tensor, Tensor)
+            Grid ``t`` ``(T,)`` and levels ``gamma`` ``(T,)`` in ``[0, 1]``, float32.
+
+        Raises
+        ------
+        ValueError
+            If the grid has fewer than two points, is not strictly increasing or
+            does not span ``[0, 1]`` (the schedule must be defined for every ``t``),
+            or if ``size_ratio`` is not ``(T, N)`` with finite entries.
+        """
+        t = torch.as_tensor(self.t, dtype=torch.float32).cpu()
+        ratio = torch.as_tensor(self.size_ratio).cpu()
+        if t.ndim != 1 or t.numel() < 2:
+            raise ValueError(
+                f"a blur information curve needs a grid of at least 2 temperatures, got shape "
+                f"{tuple(t.shape)}"
+            )
+        if ratio.ndim != 2 or ratio.shape[0] != t.numel() or ratio.shape[1] == 0:
+            raise ValueError(
+                f"size_ratio must have shape (T, N) = ({t.numel()}, N >= 1), got "
+                f"{tuple(ratio.shape)}"
+            )
+        if not bool(ratio.isfinite().all()):
+            raise ValueError("size_ratio must be finite")
+        if not (bool((t[1:] > t[:-1]).all()) and t[0] == 0 and t[-1] == 1):
+            raise ValueError(
+                "the grid t of a blur information curve must increase strictly from 0 to 1, "
+                f"got {preview(t)}"
+            )
+        return t, torch.cummax(self.gamma(k).float(), dim=0).values
 
 
 def blur_information_curve(
@@ -203,7 +317,9 @@ def blur_information_curve(
     Each image is blurred at every temperature of the grid with the logarithmic
     schedule (Eq. 6) and PNG-encoded. Plot ``curve.size_ratio.mean(1)`` or
     ``curve.gamma()`` against ``curve.t``; a straight line supports the
-    approximation ``gamma_blur = t^k`` of Eq. 13. Runs on the host (offline).
+    approximation ``gamma_blur = t^k`` of Eq. 13. Runs on the host; for training,
+    measure once and interpolate :meth:`BlurInformationCurve.schedule` with
+    :func:`gamma_blur_table`.
 
     Parameters
     ----------
