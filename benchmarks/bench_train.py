@@ -13,6 +13,11 @@ ratio within a round, so that a machine busy with other work slows both sides al
 
     python benchmarks/bench_train.py                 # defaults: 12 steps of 128, 3 rounds
     python benchmarks/bench_train.py --threads 1 --steps 20
+    python benchmarks/bench_train.py --device cuda --model preact_resnet50   # on a GPU
+
+On CUDA the timed sections end with ``torch.cuda.synchronize()`` (kernels run
+asynchronously), the engine keeps the uint8 images on the GPU as in training, and the
+hand-written loop moves each batch there from its CPU DataLoader (pinned memory).
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def build_trainer(args, *overrides: str) -> Trainer:
         None,
         [
             "out=runs/bench-train",
-            "device=cpu",
+            f"device={args.device}",
             "data.name=synthetic",
             f"data.options={{n: {args.images}}}",
             f"model.name={args.model}",
@@ -52,7 +57,7 @@ def build_trainer(args, *overrides: str) -> Trainer:
             *overrides,
         ],
     )
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     trainer = Trainer(
         config, load_data(config, device, DistributedContext()), device, DistributedContext()
     )
@@ -66,13 +71,21 @@ def endless(new_epoch: Callable[[], Iterator]) -> Iterator:
         yield from new_epoch()
 
 
-def timed(batches: Iterator, step: Callable) -> Callable[[int], float]:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued kernels (CUDA runs them asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(batches: Iterator, step: Callable, device: torch.device) -> Callable[[int], float]:
     """A function applying ``step`` to the next ``n`` batches; returns the seconds it took."""
 
     def run(steps: int) -> float:
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(steps):
             step(*next(batches))
+        synchronize(device)
         return time.perf_counter() - start
 
     return run
@@ -85,7 +98,8 @@ def engine_runner(trainer: Trainer, pipeline_only: bool = False) -> Callable[[in
         trainer.step_in_epoch = 0
         return trainer.epoch_batches()
 
-    return timed(endless(new_epoch), trainer.prepare_batch if pipeline_only else trainer.train_step)
+    step = trainer.prepare_batch if pipeline_only else trainer.train_step
+    return timed(endless(new_epoch), step, trainer.device)
 
 
 class _PerImageDataset(Dataset):
@@ -114,6 +128,7 @@ def hand_loop_runner(args, workers: int, pipeline_only: bool = False) -> Callabl
             v2.Normalize(data.mean.tolist(), data.std.tolist()),
         ]
     )
+    device = torch.device(args.device)
     dataset = _PerImageDataset(data.train_images, data.train_labels, transform)
     loader = DataLoader(
         dataset,
@@ -122,21 +137,26 @@ def hand_loop_runner(args, workers: int, pipeline_only: bool = False) -> Callabl
         drop_last=True,
         num_workers=workers,
         persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
     )
     torch.manual_seed(0)
-    model = create_model(args.model, num_classes=10, in_channels=3, image_size=32)
+    model = create_model(args.model, num_classes=10, in_channels=3, image_size=32).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
 
     def train_step(images: torch.Tensor, labels: torch.Tensor) -> None:
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
         loss = loss_fn(model(images), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     return timed(
-        endless(lambda: iter(loader)), (lambda *batch: None) if pipeline_only else train_step
+        endless(lambda: iter(loader)),
+        (lambda *batch: None) if pipeline_only else train_step,
+        device,
     )
 
 
@@ -150,6 +170,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2048, help="synthetic training images")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where both loops train (default: %(default)s)",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         nargs="+",
@@ -157,6 +183,13 @@ def main() -> None:
         help="DataLoader workers of the hand-written loop",
     )
     args = parser.parse_args()
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: CUDA is not available here")
+        # What the engine sets on a GPU (probmoll.train.engine), for both loops.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
@@ -191,9 +224,14 @@ def main() -> None:
             batch_ms[name].append(1000 * run(args.steps) / args.steps)
     median = {name: statistics.median(values) for name, values in rates.items()}
 
+    where = (
+        torch.cuda.get_device_name()
+        if args.device == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads"
+    )
     print(
         f"{args.model}, 32x32, batch {args.batch_size}, {args.steps} steps x "
-        f"{args.repeats} rounds, {torch.get_num_threads()} threads"
+        f"{args.repeats} rounds, {where}"
     )
     width = max(map(len, (*median, *batch_ms)))
     for name, value in median.items():

@@ -131,6 +131,25 @@ def test_shipped_configs_round_trip(path, tmp_path):
         (["ema.decay=1.5"], ["ema.decay"]),
         (["model.kwargs.num_classes=3"], ["model.kwargs", "num_classes"]),
         (["likelihood.k"], ["likelihood.k", "dotted.key=value"]),
+        # model.kwargs bound to the factory's signature, before any data is loaded
+        (["model.kwargs={widht: 3}"], ["model.kwargs.widht", "preact_resnet18", "options: width"]),
+        (["model.kwargs.width=0"], ["model.kwargs.width", ">= 1, got 0"]),
+        (["model.kwargs.width='8'"], ["model.kwargs.width", "integer", "'8'"]),
+        (["model.name=resnet50_imagenet"], ["model.kwargs.width", "options: weights"]),
+        # data.options against the loader's options
+        (["data.options.num_clases=4"], ["data.options.num_clases", "num_classes, size, n"]),
+        (["data.options.n=0"], ["data.options.n", ">= 1, got 0"]),
+        (["data.options.num_classes=1"], ["data.options.num_classes", ">= 2"]),
+        (["data.options.channels=2"], ["data.options.channels", "valid choices: 1, 3"]),
+        (["data.options.size=4.5"], ["data.options.size", "integer"]),
+        (["data.name=cifar10"], ["data.options.n", "'cifar10'", "takes no options"]),
+        # K > 1 identical copies: every estimator collapses to K = 1
+        (
+            ["likelihood.k=4", "mollify.enabled=false"],
+            ["likelihood.k = 4", "mollify.enabled = false", "identical", "likelihood.k=1"],
+        ),
+        (["likelihood.k=2", "mollify.roles=[clean]"], ["likelihood.k = 2", "mollify.roles"]),
+        (["likelihood.k=2", "mollify.weights=[1, 0, 0]"], ["likelihood.k = 2", "mollify.weights"]),
     ],
 )
 def test_bad_configs_fail_naming_the_key(overrides, named):
@@ -141,6 +160,74 @@ def test_bad_configs_fail_naming_the_key(overrides, named):
         assert fragment in message, message
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model.kwargs.width=3"],
+        ["data.options={n: 64, num_classes: 3, size: 8, channels: 1, seed: 2}"],
+        ["likelihood.k=2", "mollify.roles=[clean, blur]"],
+        ["likelihood.k=2", "mollify.weights=[1, 0, 1]"],
+        ["likelihood.k=1", "mollify.enabled=false"],
+    ],
+)
+def test_valid_options_pass(overrides):
+    load_config(REPO / "experiments/configs/smoke.yaml", overrides)
+
+
+def test_fashion_mnist_pads_never_crops():
+    fmnist = REPO / "experiments/configs/fmnist-small.yaml"
+    assert load_config(fmnist, ["data.options.pad_to=null"]).data.options == {"pad_to": None}
+    with pytest.raises(ConfigError, match=r"data.options.pad_to must be >= 28, got 20"):
+        load_config(fmnist, ["data.options.pad_to=20"])
+    with pytest.raises(ConfigError, match=r"data.options.pad_to .* matches none of int \| None"):
+        load_config(fmnist, ["data.options.pad_to=wide"])
+
+
+def test_model_kwargs_follow_the_factory_signature(monkeypatch):
+    from probmoll.models import registry
+
+    def open_factory(num_classes, in_channels=3, image_size=32, **options):
+        raise AssertionError("validation must not build the model")
+
+    def needs_depth(num_classes, in_channels=3, image_size=32, *, depth: int):
+        raise AssertionError("validation must not build the model")
+
+    monkeypatch.setitem(registry._MODELS, "open_factory", open_factory)
+    monkeypatch.setitem(registry._MODELS, "needs_depth", needs_depth)
+    # **options: any name goes (the factory decides)
+    load_config(None, ["out=x", "model.name=open_factory", "model.kwargs={anything: 1}"])
+    with pytest.raises(ConfigError, match=r"model.kwargs do not fit model 'needs_depth'.*depth"):
+        load_config(None, ["out=x", "model.name=needs_depth"])
+    with pytest.raises(ConfigError, match=r"model.kwargs.depth must be an integer"):
+        load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: deep}"])
+    load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: 3}"])
+    # torchvision's ResNet-50 takes pretrained weights, not a width
+    load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={weights: null}"])
+    with pytest.raises(ConfigError, match=r"model.kwargs.width .* valid options: weights"):
+        load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={width: 8}"])
+
+
+def test_documented_errors_match_the_code():
+    # docs/training.md quotes the messages of these overrides (up to its "...").
+    quoted = [
+        line.removeprefix("probmoll train: error: ").removesuffix("...").rstrip()
+        for line in (REPO / "docs" / "training.md").read_text().splitlines()
+        if line.startswith("probmoll train: error: ")
+    ]
+    overrides = [
+        ["batch_size=30", "likelihood.k=4"],
+        ["optim.momentun=0.8"],
+        ["mollify.beta=0"],
+        ["model.name=resnet9000"],
+        ["model.kwargs={widht: 3}"],
+    ]
+    assert len(quoted) == len(overrides)
+    for text, override in zip(quoted, overrides, strict=True):
+        with pytest.raises(ConfigError) as raised:
+            load_config(REPO / "experiments/configs/smoke.yaml", override)
+        assert str(raised.value).startswith(text), (text, str(raised.value))
+
+
 def test_out_is_required():
     with pytest.raises(ConfigError, match="missing required key out"):
         config_from_dict(TrainConfig, {})
@@ -148,7 +235,13 @@ def test_out_is_required():
 
 @pytest.mark.parametrize(
     "overrides",
-    [["batch_size=30", "likelihood.k=4"], ["mollify.beta=0"], ["optim.momentun=0.8"]],
+    [
+        ["batch_size=30", "likelihood.k=4"],
+        ["mollify.beta=0"],
+        ["optim.momentun=0.8"],
+        ["model.kwargs.widht=3"],
+        ["data.options.nn=3"],
+    ],
 )
 def test_command_line_rejects_bad_configs_before_training(tmp_path, capsys, overrides):
     out = tmp_path / "run"

@@ -25,8 +25,31 @@ def test_ranks_get_disjoint_shards_of_each_batch(world_size):
     assert torch.equal(torch.cat(shards), batch)  # disjoint, and together the whole batch
 
 
+# `probmoll train` that also records each rank's own training sums [loss * images,
+# errors, images] at every epoch end, before they are cleared (not reduced).
+RECORDING_TRAIN = """
+import json, sys
+from pathlib import Path
+from probmoll.cli import main
+from probmoll.train.engine import Trainer
+
+end_epoch = Trainer.end_epoch
+
+def recording_end_epoch(trainer):
+    path = Path(sys.argv[1]) / f"rank{trainer.context.rank}.jsonl"
+    with path.open("a") as handle:
+        handle.write(json.dumps(trainer.epoch_sums.tolist()) + "\\n")
+    end_epoch(trainer)
+
+Trainer.end_epoch = recording_end_epoch
+sys.exit(main(["train", *sys.argv[2:]]))
+"""
+
+
 def test_training_and_evaluation_under_two_processes(tmp_path):
     run_dir = tmp_path / "run"
+    script = tmp_path / "recording_train.py"
+    script.write_text(RECORDING_TRAIN)
     # 63 test images: the two ranks evaluate unequal shares.
     overrides = [*TINY, f"out={run_dir}", "eval.subset=63", "eval.batch_size=10"]
     result = subprocess.run(
@@ -36,9 +59,8 @@ def test_training_and_evaluation_under_two_processes(tmp_path):
             "torch.distributed.run",
             "--standalone",
             "--nproc_per_node=2",
-            "-m",
-            "probmoll",
-            "train",
+            str(script),
+            str(tmp_path),
             *overrides,
         ],
         cwd=REPO,
@@ -57,6 +79,20 @@ def test_training_and_evaluation_under_two_processes(tmp_path):
     # The global batch of 32 is split over the ranks: 256 / 32 = 8 steps per epoch.
     rows = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in rows] == [8, 16]
+
+    # The logged training loss and error are those of the whole global batches: the
+    # ranks' sums added (rank 0 alone, which writes the log, saw half of the images).
+    ranks = [
+        [json.loads(line) for line in (tmp_path / f"rank{rank}.jsonl").read_text().splitlines()]
+        for rank in range(2)
+    ]
+    for row, (local0, local1) in zip(rows, zip(*ranks, strict=True), strict=True):
+        assert local0[2] == local1[2] == 8 * 16  # images of each rank in the epoch
+        loss_sum, errors, count = (a + b for a, b in zip(local0, local1, strict=True))
+        assert row["train_loss"] == pytest.approx(loss_sum / count, rel=1e-12)
+        assert row["train_error"] == pytest.approx(errors / count, rel=1e-12)
+        assert local0[0] != local1[0]  # the shards differ, so the reduction shows
+        assert row["train_loss"] != pytest.approx(local0[0] / local0[2], rel=1e-9)
 
     # The last per-epoch evaluation ran on 2 processes (each scoring part of the test
     # images, sums all-reduced); one process on the same weights gives the same metrics.

@@ -22,7 +22,7 @@ from test_train_support import (
 
 from probmoll.cli import main as probmoll_main
 from probmoll.train.config import load_config
-from probmoll.train.engine import main
+from probmoll.train.engine import Trainer, TrainingInterrupted, main
 
 # 3 epochs of 8 steps, a checkpoint after every step.
 RUN = [*TINY, "epochs=3", "checkpoint_every_steps=1"]
@@ -119,6 +119,44 @@ def test_sigterm_writes_a_checkpoint_and_resume_is_exact(tmp_path, reference, ca
     # Anything but --resume/--overwrite is refused: the run is unfinished.
     assert probmoll_main(["train", *RUN, f"out={run_dir}"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+    assert probmoll_main(["train", "--resume", str(run_dir)]) == 0
+    assert_same_run(run_dir, reference)
+
+
+@pytest.mark.parametrize(
+    "signum,at_step",
+    [(signal.SIGTERM, 8), (signal.SIGINT, TOTAL_STEPS)],
+    ids=["first-epoch-end", "last-step-of-run"],
+)
+def test_stop_on_an_epochs_last_step_keeps_its_log_row(
+    tmp_path, reference, monkeypatch, signum, at_step
+):
+    # The signal lands during the last step of an epoch (8 steps per epoch): the epoch's
+    # log row and evaluation are written before the run stops, and --resume goes on
+    # from the epoch's end (after the last epoch: with the final evaluation).
+    train_step = Trainer.train_step
+
+    def signalling_step(trainer, images, labels):
+        train_step(trainer, images, labels)
+        if trainer.step == at_step:
+            signal.raise_signal(signum)
+
+    monkeypatch.setattr(Trainer, "train_step", signalling_step)
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match=signal.Signals(signum).name):
+        main(load_config(None, [*RUN, f"out={run_dir}"]))
+    monkeypatch.undo()
+    stopped = load_checkpoint_state(run_dir)
+    epochs_done = at_step // 8
+    assert (stopped["step"], stopped["epoch"], stopped["step_in_epoch"]) == (
+        at_step,
+        epochs_done,
+        0,
+    )
+    assert log_rows(run_dir) == log_rows(reference)[:epochs_done]
+    assert read_json(run_dir / "run.json")["status"] == "interrupted"
+    assert not (run_dir / "metrics.json").exists()
 
     assert probmoll_main(["train", "--resume", str(run_dir)]) == 0
     assert_same_run(run_dir, reference)

@@ -3,6 +3,7 @@
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from test_train_support import (
@@ -15,12 +16,16 @@ from test_train_support import (
 )
 
 from probmoll.cli import main as probmoll_main
+from probmoll.data import DatasetSplit, load_dataset
 from probmoll.evaluate import evaluate_model
 from probmoll.metrics import ClassificationMetrics
 from probmoll.models import load_checkpoint, model_from_checkpoint
+from probmoll.mollify import create_mollifier
+from probmoll.train import engine
 from probmoll.train.config import ConfigError, load_config
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.engine import (
+    HostImages,
     NonFiniteLossError,
     Trainer,
     WarmupCosine,
@@ -29,6 +34,7 @@ from probmoll.train.engine import (
     main,
     standardize,
 )
+from probmoll.train.state import RUN_FILES, RunFolderError, prepare_run_folder
 
 
 def tiny_config(tmp_path, *overrides, name="run"):
@@ -166,6 +172,7 @@ def test_finished_run_is_never_overwritten(tmp_path, capsys):
     config = tiny_config(tmp_path, "epochs=1", "eval.every_epochs=0")
     main(config)
     run_dir = tmp_path / "run"
+    (run_dir / "notes.txt").write_text("mine")  # the user's file next to the run
     before = (run_dir / "checkpoint.pt").read_bytes()
     args = ["train", *TINY, f"out={run_dir}", "epochs=1", "eval.every_epochs=0"]
 
@@ -180,15 +187,83 @@ def test_finished_run_is_never_overwritten(tmp_path, capsys):
 
     assert probmoll_main([*args, "--overwrite"]) == 0
     assert read_json(run_dir / "run.json")["status"] == "finished"
+    assert (run_dir / "checkpoint.pt").read_bytes() != before
+    assert (run_dir / "notes.txt").read_text() == "mine"
 
 
 def test_unfinished_run_needs_resume_or_overwrite(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.yaml").write_text("out: elsewhere\n")
+    (run_dir / "run.json").write_text('{"status": "interrupted"}\n')
     assert probmoll_main(["train", *TINY, f"out={run_dir}"]) == 2
-    assert "--resume" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "unfinished run" in error and "--resume" in error and "--overwrite" in error
     assert (run_dir / "config.yaml").read_text() == "out: elsewhere\n"
+
+
+def make_folder(folder, files):
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def folder_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+FOREIGN = {
+    "notes.txt": "mine",
+    "data/train.npy": "x",
+    "config.yaml.bak": "y",
+    "tensorboard/my_plot.png": "z",
+}
+
+
+@pytest.mark.parametrize("status", ["finished", "interrupted"])
+def test_overwrite_deletes_only_the_runs_files(tmp_path, status):
+    run_dir = tmp_path / "run"
+    run_files = {name: "old" for name in RUN_FILES} | {
+        "run.json": f'{{"status": "{status}"}}',
+        ".checkpoint.pt.abc123.tmp": "half-written",
+        "tensorboard/events.out.tfevents.1.host": "events",
+    }
+    make_folder(run_dir, FOREIGN | run_files)
+    with pytest.raises(RunFolderError, match="--overwrite"):
+        prepare_run_folder(run_dir, resume=False, overwrite=False)
+    assert prepare_run_folder(run_dir, resume=False, overwrite=True) == "fresh"
+    assert folder_files(run_dir) == sorted(FOREIGN)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_folder_without_run_json_or_checkpoint_is_no_run(tmp_path, resume):
+    # config.yaml and metrics.json alone (a user's config, a `probmoll evaluate` report)
+    # do not make a run: --resume refuses, a new run refuses to overwrite them silently.
+    folder = tmp_path / "report"
+    make_folder(folder, FOREIGN | {"config.yaml": "mine", "metrics.json": "{}"})
+    with pytest.raises(RunFolderError) as raised:
+        prepare_run_folder(folder, resume=resume, overwrite=False)
+    message = str(raised.value)
+    assert "run.json" in message and "checkpoint.pt" in message
+    if not resume:
+        assert "config.yaml" in message and "metrics.json" in message and "out=" in message
+    assert folder_files(folder) == sorted([*FOREIGN, "config.yaml", "metrics.json"])
+    # Only the clashing files go with --overwrite; a folder without them is simply used.
+    assert prepare_run_folder(folder, resume=False, overwrite=True) == "fresh"
+    assert folder_files(folder) == sorted(FOREIGN)
+    assert prepare_run_folder(folder, resume=False, overwrite=False) == "fresh"
+
+
+def test_overwrite_through_the_command_line_keeps_foreign_files(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    make_folder(run_dir, FOREIGN | {"metrics.json": "{}"})
+    args = ["train", *TINY, f"out={run_dir}", "max_steps=1", "eval.every_epochs=0"]
+    assert probmoll_main(args) == 2
+    assert "metrics.json" in capsys.readouterr().err
+    assert probmoll_main([*args, "--overwrite"]) == 0
+    assert read_json(run_dir / "run.json")["status"] == "finished"
+    for name, text in FOREIGN.items():
+        assert (run_dir / name).read_text() == text
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
@@ -268,6 +343,106 @@ def test_per_image_policy_does_not_depend_on_the_workers(tmp_path):
         main(config)
         weights.append(load_checkpoint_state(tmp_path / f"workers{workers}")["model_state"])
     assert_same_weights(*weights)
+
+
+@pytest.fixture
+def mapped_dataset(tmp_path, monkeypatch):
+    """A dataset "mapped": the tiny synthetic set, its images read through np.memmap (as
+    the cache serves them); counts DatasetSplit.to_tensor calls per split."""
+    from probmoll.data import registry
+
+    def load_mapped(split, *, root=None, cache_dir=None, download=False):
+        plain = load_dataset("synthetic", split, n=256, num_classes=4)
+        path = tmp_path / f"{split}.npy"
+        np.save(path, plain.images)
+        images = np.load(path, mmap_mode="r")
+        return DatasetSplit(
+            "mapped", split, images, plain.labels, plain.classes, plain.mean, plain.std
+        )
+
+    copies = []
+    to_tensor = DatasetSplit.to_tensor
+
+    def counting_to_tensor(split, device=None):
+        copies.append(split.split)
+        return to_tensor(split, device)
+
+    monkeypatch.setitem(registry._LOADERS, "mapped", load_mapped)
+    monkeypatch.setattr(DatasetSplit, "to_tensor", counting_to_tensor)
+    return copies
+
+
+@pytest.mark.parametrize("policy", ["fcr", "fcr+randaug"])
+def test_memory_mapped_training_set_is_never_copied_whole(tmp_path, mapped_dataset, policy):
+    # data.on_device=never: batches are read from the memory map (batched FCR on the
+    # device, or per-image policies in a DataLoader), with the same results as a copy.
+    weights = []
+    for placement in ("always", "never"):
+        mapped_dataset.clear()
+        config = tiny_config(
+            tmp_path,
+            "data.name=mapped",
+            "data.options={}",
+            f"data.on_device={placement}",
+            f"augment.policy={policy}",
+            "data.workers=0",
+            "max_steps=3",
+            "eval.every_epochs=0",
+            name=placement,
+        )
+        data = load_data(config, torch.device("cpu"), DistributedContext())
+        if placement == "never":
+            assert isinstance(data.train_images, HostImages)
+            assert isinstance(data.train_images.array, np.memmap)  # not a copy
+            assert mapped_dataset == ["test"]  # only the test split became a tensor
+            reference = load_dataset("mapped", "train").to_tensor()[0]
+            assert data.train_images.shape == reference.shape
+            indices = torch.tensor([5, 0, 255, 5])
+            assert torch.equal(data.train_images[indices], reference[indices])
+        else:
+            assert isinstance(data.train_images, torch.Tensor)
+            assert mapped_dataset == ["train", "test"]
+        main(config)
+        weights.append(load_checkpoint_state(tmp_path / placement)["model_state"])
+    assert_same_weights(*weights)
+
+
+def test_png_blur_schedule_is_measured_on_a_memory_mapped_training_set(tmp_path, mapped_dataset):
+    # mollify.blur_schedule=png measures its curve on training images that stay memory-mapped.
+    curves = []
+    for placement in ("always", "never"):
+        config = tiny_config(
+            tmp_path,
+            "data.name=mapped",
+            "data.options={}",
+            f"data.on_device={placement}",
+            "mollify.blur_schedule=png",
+            name=placement,
+        )
+        data = load_data(config, torch.device("cpu"), DistributedContext())
+        mollifier = create_mollifier(config.mollify, num_classes=10, images=data.train_images)
+        curves.append(mollifier.blur_curve)
+    assert torch.equal(curves[0].size_ratio, curves[1].size_ratio)
+
+
+@pytest.mark.parametrize(
+    "name,available,on_device",
+    [
+        ("synthetic", 1000, True),  # already in memory: one tensor, as always
+        ("mapped", 1000, False),  # a memory map larger than a quarter of the free RAM
+        ("mapped", 10**12, True),
+        ("mapped", None, True),  # free RAM unknown
+    ],
+)
+def test_auto_placement_on_the_cpu(
+    tmp_path, mapped_dataset, monkeypatch, name, available, on_device
+):
+    monkeypatch.setattr(engine, "_available_ram", lambda: available)
+    options = ["data.options={}"] if name == "mapped" else []  # else TINY's synthetic set
+    config = tiny_config(tmp_path, f"data.name={name}", *options, "data.on_device=auto")
+    data = load_data(config, torch.device("cpu"), DistributedContext())
+    assert isinstance(data.train_images, torch.Tensor) == on_device
+    assert data.train_images.shape == (256, 3, 32, 32)
 
 
 @pytest.mark.parametrize("warmup,min_ratio", [(0, 0.0), (5, 0.1)])

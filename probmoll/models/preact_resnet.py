@@ -162,7 +162,9 @@ def _register(depth: int, default_width: int, suffix: str = "") -> None:
     name = f"preact_resnet{depth}{suffix}"
 
     @register_model(name)
-    def factory(num_classes, in_channels=3, image_size=32, width=default_width):
+    def factory(
+        num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = default_width
+    ) -> PreActResNet:
         return PreActResNet(block, depths, num_classes, in_channels, image_size, width=width)
 
     factory.__name__ = name

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -86,8 +87,10 @@ class DataConfig:
     download: bool = False
     # Extra keyword options for probmoll.data.load_dataset (dataset specific).
     options: dict[str, Any] = field(default_factory=dict)
-    # Keep the uint8 training set on the training device: "auto" does when it takes
-    # less than a quarter of the device's free memory.
+    # Keep the uint8 training set on the training device (on a CPU: copied into memory):
+    # "auto" does when it takes less than a quarter of the device's free memory (a set
+    # already in memory always stays there on a CPU). Otherwise batches are read from
+    # where the dataset keeps the images (the cache's memory map): never copied whole.
     on_device: Literal["auto", "always", "never"] = "auto"
     # DataLoader worker processes, used only when the augmentation policy works
     # image by image (torchvision policies such as RandAugment).
@@ -502,7 +505,10 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
 
     Checks value ranges, that ``batch_size`` is divisible by ``likelihood.k`` (and by
     ``k * world_size`` under DDP), registry names (model, dataset, corruption benchmark),
-    and that the requested device and precision exist. Returns ``config``.
+    ``model.kwargs`` against the model factory's signature and ``data.options`` against
+    the dataset loader's (names, annotated types, obvious bounds), that ``likelihood.k``
+    > 1 has mollification to make its copies differ, and that the requested device and
+    precision exist. Returns ``config``.
     """
     from probmoll.data import list_datasets
     from probmoll.models import list_models
@@ -555,6 +561,8 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         not reserved,
         f"model.kwargs must not set {sorted(reserved)}: they come from the dataset",
     )
+    _validate_model_kwargs(config.model)
+    _validate_data_options(config.data)
 
     _check(config.optim.lr > 0, f"optim.lr must be > 0, got {config.optim.lr}")
     _check(
@@ -578,6 +586,7 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         f"schedule.min_lr must be in [0, optim.lr = {config.optim.lr}], "
         f"got {config.schedule.min_lr}",
     )
+    _validate_likelihood_copies(config)
     decay = config.ema.decay
     _check(decay is None or 0 < decay < 1, f"ema.decay must be in (0, 1) or null, got {decay}")
 
@@ -608,6 +617,118 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
                 "tensorboard = true needs the tensorboard package (pip install tensorboard)"
             ) from None
     return config
+
+
+# Smallest values of the integer options of the registered models and datasets (the
+# factories and loaders check them too, but only after the data is loaded): counts and
+# sizes are positive, a classifier needs 2 classes, the models' stems need 8x8 images and
+# Fashion-MNIST pads its 28x28 images, never crops them.
+_OPTION_MINIMA = {
+    "width": 1,
+    "n": 1,
+    "num_classes": 2,
+    "size": 8,
+    "resize": 8,
+    "pad_to": 28,
+    "seed": 0,
+}
+# Options with a fixed set of values (None, where a signature allows it, is checked there).
+_OPTION_CHOICES = {"channels": (1, 3)}
+
+
+def _validate_options(
+    function: Callable[..., Any],
+    values: Mapping[str, Any],
+    valid: Sequence[str],
+    key: str,
+    owner: str,
+    *,
+    any_name: bool = False,
+) -> None:
+    """Check ``values`` against the keyword parameters ``valid`` of ``function``.
+
+    Names must be among ``valid`` (unless ``any_name``: the function takes ``**kwargs``);
+    values must match the parameter's annotation, where it has one, and the bounds of
+    :data:`_OPTION_MINIMA`/:data:`_OPTION_CHOICES`. Errors name ``key.option``.
+    """
+    try:
+        hints = typing.get_type_hints(function)
+    except (NameError, TypeError):  # annotations that do not resolve: check names only
+        hints = {}
+    for name, value in values.items():
+        option = f"{key}.{name}"
+        _check(
+            name in valid or any_name,
+            f"{option} is not an option of {owner}; valid options: "
+            + (", ".join(valid) if valid else "none (it takes no options)"),
+        )
+        if name in hints:
+            value = _coerce(value, hints[name], option)
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        low = _OPTION_MINIMA.get(name)
+        _check(low is None or value >= low, f"{option} must be >= {low}, got {value}")
+        choices = _OPTION_CHOICES.get(name)
+        _check(
+            choices is None or value in choices,
+            f"{option} = {value} is not one of the valid choices: "
+            + ", ".join(map(str, choices or ())),
+        )
+
+
+def _validate_model_kwargs(model: ModelConfig) -> None:
+    """``model.kwargs`` bound to the factory's signature, as ``create_model`` will call it."""
+    from probmoll.models import model_factory
+
+    factory = model_factory(model.name)
+    signature = inspect.signature(factory)
+    dataset_given = ("num_classes", "in_channels", "image_size")
+    valid = [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and name not in dataset_given
+    ]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    owner = f"model {model.name!r}"
+    _validate_options(factory, model.kwargs, valid, "model.kwargs", owner, any_name=takes_any)
+    try:
+        signature.bind(**dict.fromkeys(dataset_given), **model.kwargs)
+    except TypeError as error:  # e.g. a factory parameter without a default
+        raise ConfigError(f"model.kwargs do not fit {owner}: {error}") from None
+
+
+def _validate_data_options(data: DataConfig) -> None:
+    """``data.options`` against the loader's options (what ``load_dataset`` accepts)."""
+    from probmoll.data.registry import _get_loader, dataset_options
+
+    valid = dataset_options(data.name)
+    owner = f"dataset {data.name!r}"
+    _validate_options(_get_loader(data.name), data.options, valid, "data.options", owner)
+
+
+def _validate_likelihood_copies(config: TrainConfig) -> None:
+    """K > 1 copies only differ through mollification; otherwise every estimator collapses."""
+    k = config.likelihood.k
+    if k == 1:
+        return
+    mollify = config.mollify
+    weights = mollify.weights or (1.0,) * len(mollify.roles)
+    drawn = [role for role, weight in zip(mollify.roles, weights, strict=True) if weight > 0]
+    why = None
+    if not mollify.enabled:
+        why = "mollify.enabled = false"
+    elif drawn == ["clean"]:
+        weighted = f" with mollify.weights = {list(mollify.weights)}" if mollify.weights else ""
+        why = f"mollify.roles = {list(mollify.roles)}{weighted} (only clean images)"
+    _check(
+        why is None,
+        f"likelihood.k = {k} with {why}: the {k} copies of an image would be identical "
+        "(augmentations are drawn once per image, before the copies are made; only "
+        "mollification draws a role and temperature per copy), so every estimator reduces "
+        f"to likelihood.k = 1 at {k} times the cost. Set likelihood.k=1 or enable "
+        "mollification with a noise or blur role",
+    )
 
 
 def _validate_corruptions(evaluation: EvalConfig) -> None:

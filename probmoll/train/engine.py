@@ -68,6 +68,7 @@ from probmoll.train.distributed import (
 )
 from probmoll.train.runlog import EpochLog, environment_info
 from probmoll.train.state import (
+    CHECKPOINT_NAME,
     CONFIG_NAME,
     METRICS_NAME,
     RUN_INFO_NAME,
@@ -78,6 +79,7 @@ from probmoll.train.state import (
 from probmoll.utils.io import atomic_write_json, atomic_write_text
 
 __all__ = [
+    "HostImages",
     "NonFiniteLossError",
     "TrainData",
     "Trainer",
@@ -88,8 +90,6 @@ __all__ = [
     "standardize",
     "train_one_epoch",
 ]
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -189,7 +189,9 @@ def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractC
 class TrainData:
     """Training and test images of a run, with what the model needs to know about them."""
 
-    train_images: torch.Tensor  # uint8 (N, C, H, W), on the device or pinned CPU memory
+    # uint8 (N, C, H, W): a tensor on the device, or the dataset's own array (often a
+    # memory map of the cache) read a batch at a time (data.on_device).
+    train_images: torch.Tensor | HostImages
     train_labels: torch.Tensor  # int64 (N,), same device as train_images
     test_images: torch.Tensor  # uint8 (M, C, H, W), on the training device
     test_labels: torch.Tensor  # int64 (M,)
@@ -203,7 +205,9 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
     """Load the train and test splits (rank 0 first, so that it fills the cache alone).
 
     The training set goes onto the device as uint8 ``(N, C, H, W)`` when it fits
-    (``data.on_device``); the test split is cut to ``eval.subset`` images.
+    (``data.on_device``; on the CPU: into memory), else it stays where the dataset keeps
+    it -- for a cached dataset a memory map, never copied whole (:class:`HostImages`).
+    The test split is cut to ``eval.subset`` images.
     """
     from probmoll.data import load_dataset
 
@@ -229,11 +233,13 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
         # The first images, as `probmoll evaluate --subset` and the -C sets (same order) take.
         test = test.subset(config.eval.subset)
 
-    train_images, train_labels = train.to_tensor()
-    if _keep_on_device(config.data.on_device, train_images, device):
-        train_images, train_labels = train_images.to(device), train_labels.to(device)
-    elif device.type == "cuda":
-        train_images, train_labels = train_images.pin_memory(), train_labels.pin_memory()
+    # Placement first: copying a large memory-mapped set into memory just to find that it
+    # does not fit on the device would exhaust the host (ImageNet is ~150 GB of uint8).
+    if _keep_on_device(config.data.on_device, train.images, device):
+        train_images, train_labels = train.to_tensor(device)
+    else:
+        train_images = HostImages(train.images)
+        train_labels = torch.from_numpy(np.array(train.labels, dtype=np.int64))
     test_images, test_labels = test.to_tensor(device)
     height, width = train.image_size
     info = data_info(
@@ -259,13 +265,63 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
     )
 
 
-def _keep_on_device(policy: str, images: torch.Tensor, device: torch.device) -> bool:
-    if device.type == "cpu" or policy == "always":
-        return True
-    if policy == "never":
-        return False
+def _keep_on_device(policy: str, images: np.ndarray, device: torch.device) -> bool:
+    """Whether the training images (``(N, H, W, C)`` uint8, maybe a memory map) go to
+    ``device``: ``data.on_device`` = ``"auto"`` does when they take less than a quarter of
+    its free memory (on the CPU: of the available RAM; a set already in RAM always does)."""
+    if policy != "auto":
+        return policy == "always"
+    if device.type == "cpu":
+        available = _available_ram()
+        in_ram = not isinstance(images, np.memmap)
+        return in_ram or available is None or images.nbytes < available / 4
     free, _ = torch.cuda.mem_get_info(device)
-    return images.numel() * images.element_size() < free / 4
+    return images.nbytes < free / 4
+
+
+def _available_ram() -> int | None:
+    """Bytes of RAM available to new allocations (Linux's MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class HostImages:
+    """Training images left in the dataset's ``(N, H, W, C)`` uint8 array, seen as
+    ``(N, C, H, W)``: indexing with a tensor of indices reads just those images.
+
+    For a cached dataset the array is a read-only memory map, so a training set far
+    larger than memory (ImageNet) trains with the operating system's page cache.
+    DataLoader workers (per-image policies) inherit the map when forked.
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        if array.ndim != 4 or array.dtype != np.uint8:
+            raise ValueError(
+                f"expected uint8 images (N, H, W, C), got {array.dtype} {tuple(array.shape)}"
+            )
+        self.array = array
+        count, height, width, channels = array.shape
+        self.shape = torch.Size((count, channels, height, width))
+        self.ndim = 4
+        self.dtype = torch.uint8
+        self.device = torch.device("cpu")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, indices: torch.Tensor) -> torch.Tensor:
+        # The same values and layout as DatasetSplit.to_tensor()[indices].
+        rows = np.ascontiguousarray(self.array[indices.cpu().numpy()])
+        return torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous()
+
+    def cpu(self) -> HostImages:
+        return self
 
 
 class _BatchTransformDataset(Dataset):
@@ -373,6 +429,8 @@ class Trainer:
                 config.mollify,
                 num_classes=info["num_classes"],
                 label_form=self.objective.label_form,
+                # mollify.blur_schedule=png measures its curve on these (once, on the host).
+                images=data.train_images,
             )
             if config.mollify.enabled
             else None
@@ -705,8 +763,9 @@ def train_one_epoch(
 
     Calls ``on_checkpoint()`` every ``checkpoint_every_steps`` steps. After a stop
     request (SIGINT/SIGTERM) it checkpoints and raises ``_Stop``, which :func:`main`
-    reports as :class:`TrainingInterrupted`. Returns the epoch's training statistics
-    (over all ranks).
+    reports as :class:`TrainingInterrupted`, except on the epoch's last step: then it
+    returns and the caller stops after the epoch's end. Returns the epoch's training
+    statistics (over all ranks).
     """
     from tqdm import tqdm
 
@@ -744,7 +803,13 @@ def train_one_epoch(
                 postfix["distinct/step"] = trainer.distinct_per_step
             bar.set_postfix(postfix, refresh=False)
             window_start, window_images = now, 0
-        if distributed:
+        # A stop request on the last step of the epoch (or of the run) waits for the
+        # epoch's end: there the log row and evaluation are written before the
+        # checkpoint, and a run resumed from a checkpoint taken here would skip them.
+        last_step = trainer.step_in_epoch >= trainer.steps_per_epoch or trainer.finished_training
+        if last_step:
+            stop = False
+        elif distributed:
             # Every rank must stop at the same step: they vote at log points (a stop
             # request waits at most log_every steps).
             stop = at_log and _vote(trainer, stop_requested())
@@ -989,7 +1054,9 @@ def _train_epochs(
 ) -> None:
     config = trainer.config
     context = trainer.context
-    while not trainer.finished_training:
+    # An epoch whose steps are all done but whose end (log row, evaluation) is not, as
+    # in a checkpoint of an older probmoll stopped on an epoch's last step, ends here.
+    while not trainer.finished_training or trainer.step_in_epoch > 0:
         epoch_stats = train_one_epoch(trainer, on_checkpoint=checkpoint, stop_requested=stop_flag)
         trainer.check_finite()
         row: dict[str, Any] = {
@@ -1025,7 +1092,11 @@ def _train_epochs(
             )
             print(summary, flush=True)
         checkpoint()
-        if stop_flag() and not trainer.finished_training:
+        stop = stop_flag()
+        if context.is_distributed:
+            stop = _vote(trainer, stop)  # a signal may reach the ranks at different times
+        if stop:
+            # Also after the last epoch: a resumed run starts with the final evaluation.
             raise _Stop()
 
 

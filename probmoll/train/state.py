@@ -8,6 +8,10 @@ A run folder ``RUN`` holds
 ``metrics.json``  final evaluation (written by :func:`probmoll.evaluate.write_report`)
 ``run.json``      status (``running``/``interrupted``/``failed``/``finished``), seed,
                   git commit, package versions, device, wall time
+``report.md``, ``severity.png``, ``reliability.png``  the final evaluation's report
+
+``run.json`` or ``checkpoint.pt`` marks a folder as a run; ``--overwrite`` deletes only
+these files (and ``tensorboard/`` event files), never the user's files next to them.
 
 The checkpoint is a :func:`probmoll.models.save_checkpoint` file, so
 ``probmoll evaluate --checkpoint RUN`` reads it, with the training state under the keys
@@ -25,17 +29,26 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from probmoll.evaluate import (
+    METRICS_FILE,
+    RELIABILITY_PLOT_FILE,
+    REPORT_FILE,
+    SEVERITY_PLOT_FILE,
+)
+from probmoll.models import CHECKPOINT_NAME
+
 __all__ = [
     "RUN_FILES",
+    "RUN_MARKS",
     "RunFolderError",
     "capture_rng_state",
+    "holds_run",
     "prepare_run_folder",
     "read_run_status",
     "restore_rng_state",
@@ -43,10 +56,26 @@ __all__ = [
 
 CONFIG_NAME = "config.yaml"
 RUN_INFO_NAME = "run.json"
-METRICS_NAME = "metrics.json"
+METRICS_NAME = METRICS_FILE
 LOG_JSONL_NAME = "log.jsonl"
 LOG_CSV_NAME = "log.csv"
-RUN_FILES = (CONFIG_NAME, "checkpoint.pt", RUN_INFO_NAME, METRICS_NAME, LOG_JSONL_NAME)
+TENSORBOARD_NAME = "tensorboard"
+# What makes a folder a probmoll run: files only a training run writes (config.yaml or
+# metrics.json alone may be a user's file or a `probmoll evaluate` report).
+RUN_MARKS = (RUN_INFO_NAME, CHECKPOINT_NAME)
+# Every file a run writes in its folder (besides TensorBoard's event files under
+# TENSORBOARD_NAME): what --overwrite removes, and nothing else.
+RUN_FILES = (
+    CONFIG_NAME,
+    CHECKPOINT_NAME,
+    RUN_INFO_NAME,
+    METRICS_NAME,
+    LOG_JSONL_NAME,
+    LOG_CSV_NAME,
+    REPORT_FILE,
+    SEVERITY_PLOT_FILE,
+    RELIABILITY_PLOT_FILE,
+)
 
 
 class RunFolderError(RuntimeError):
@@ -112,8 +141,28 @@ def read_run_status(run_dir: str | os.PathLike) -> str | None:
         return "unknown"
 
 
-def _holds_run(run_dir: Path) -> bool:
-    return any((run_dir / name).exists() for name in RUN_FILES)
+def holds_run(run_dir: str | os.PathLike) -> bool:
+    """Whether ``run_dir`` holds a probmoll training run (``run.json`` or ``checkpoint.pt``)."""
+    return any((Path(run_dir) / name).is_file() for name in RUN_MARKS)
+
+
+def _run_outputs(run_dir: Path) -> list[Path]:
+    """The files of :data:`RUN_FILES` in ``run_dir``, their left-over atomic-write
+    temporaries (``.NAME.*.tmp``) and TensorBoard's event files."""
+    paths = [run_dir / name for name in RUN_FILES if (run_dir / name).is_file()]
+    for name in RUN_FILES:
+        paths.extend(p for p in run_dir.glob(f".{name}.*.tmp") if p.is_file())
+    paths.extend(p for p in (run_dir / TENSORBOARD_NAME).glob("events.out.tfevents.*"))
+    return paths
+
+
+def _remove_run(run_dir: Path) -> None:
+    """Delete the files a run wrote in ``run_dir``; anything else in it stays."""
+    for path in _run_outputs(run_dir):
+        path.unlink()
+    tensorboard = run_dir / TENSORBOARD_NAME
+    if tensorboard.is_dir() and not any(tensorboard.iterdir()):
+        tensorboard.rmdir()
 
 
 def prepare_run_folder(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> str:
@@ -129,19 +178,31 @@ def prepare_run_folder(run_dir: str | os.PathLike, *, resume: bool, overwrite: b
     ------
     RunFolderError
         When ``run_dir`` holds a run and neither ``resume`` nor ``overwrite`` says what
-        to do with it.
+        to do with it; when ``resume`` finds no run; when ``run_dir`` is not a run but
+        holds files a run would overwrite (e.g. a ``config.yaml``) and ``overwrite`` is
+        not given.
     """
     run_dir = Path(run_dir)
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
-    if not run_dir.exists() or not _holds_run(run_dir):
+    if not holds_run(run_dir):
         if resume:
-            raise RunFolderError(f"cannot resume: {str(run_dir)!r} holds no run")
+            raise RunFolderError(
+                f"cannot resume: {str(run_dir)!r} holds no run (no {' or '.join(RUN_MARKS)})"
+            )
+        clashing = [path.name for path in _run_outputs(run_dir)] if run_dir.is_dir() else []
+        if clashing and not overwrite:
+            raise RunFolderError(
+                f"{str(run_dir)!r} is not a probmoll run (no {' or '.join(RUN_MARKS)}) but "
+                f"holds {clashing}, which a run would overwrite; choose another out=... or "
+                "pass --overwrite to replace those files"
+            )
+        _remove_run(run_dir)
         return "fresh"
     status = read_run_status(run_dir)
     if overwrite:
-        # Only a folder that holds a probmoll run is removed (checked above).
-        shutil.rmtree(run_dir)
+        # The run's own files only: a run folder may also hold the user's notes, data...
+        _remove_run(run_dir)
         return "fresh"
     if resume:
         if status == "finished":

@@ -69,7 +69,7 @@ from probmoll.train.config import (
     read_yaml_mapping,
     validate_config,
 )
-from probmoll.train.state import RUN_FILES, read_run_status
+from probmoll.train.state import holds_run, read_run_status
 from probmoll.utils.io import atomic_write_text
 
 __all__ = [
@@ -248,9 +248,8 @@ def run_point(config: TrainConfig) -> str:
     from probmoll.train.engine import NonFiniteLossError, main
 
     run_dir = Path(config.out)
-    holds_run = run_dir.is_dir() and any((run_dir / name).exists() for name in RUN_FILES)
     try:
-        main(config, resume=holds_run)
+        main(config, resume=holds_run(run_dir))
     except NonFiniteLossError as error:
         print(f"{run_dir}: {error}", file=sys.stderr)
     return read_run_status(run_dir) or "failed"
