@@ -448,6 +448,9 @@ def test_folder_and_zip_give_the_same_arrays(tmp_path):
     from_zip = load_dataset("folder", "test", root=archive, cache_dir=tmp_path / "c2")
     np.testing.assert_array_equal(from_zip.images, from_dir.images)
     assert from_zip.name == "imgs" and from_zip.classes == from_dir.classes
+    # The folder's display name is an option called `name`, next to the dataset's name.
+    named = load_dataset("folder", "test", root=archive, cache_dir=tmp_path / "c2", name="bugs")
+    assert named.name == "bugs"
 
 
 def test_folder_sizes_channels_and_errors(tmp_path):

@@ -75,6 +75,7 @@ def _get_loader(name: str) -> Callable[..., DatasetSplit]:
 def load_dataset(
     name: str,
     split: str = "train",
+    /,
     *,
     root: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
@@ -99,6 +100,8 @@ def load_dataset(
         Download the raw files when missing (datasets torchvision can download).
     **options
         Dataset-specific options; an unknown one raises ``TypeError`` listing the valid ones.
+        ``name`` and ``split`` are positional-only, so an option may be called ``name``
+        (e.g. the ``folder`` dataset's display name).
 
     Returns
     -------
