@@ -26,6 +26,7 @@ from probmoll.data import (
 )
 from probmoll.data import fashion_mnist as fmnist_module
 from probmoll.data.fashion_mnist import read_idx
+from probmoll.data.files import interleave_classes
 
 
 def make_split(n=6, size=4, channels=3, classes=3, seed=0, **overrides):
@@ -443,7 +444,7 @@ def test_folder_and_zip_give_the_same_arrays(tmp_path):
     np.testing.assert_array_equal(from_dir.images, np.stack([a for _c, a in order]))
     train = load_dataset("folder", "train", root=tmp_path / "imgs", cache_dir=tmp_path / "c1")
     assert from_dir.mean == train.mean  # statistics of the train split
-    assert train.labels.tolist() == [0, 0, 0, 2, 2]
+    assert train.labels.tolist() == [0, 2, 0, 2, 0]  # classes interleaved: balanced prefixes
     archive = zip_folder(tmp_path / "imgs", tmp_path / "imgs.zip", prefix="wrapped/")
     from_zip = load_dataset("folder", "test", root=archive, cache_dir=tmp_path / "c2")
     np.testing.assert_array_equal(from_zip.images, from_dir.images)
@@ -515,7 +516,7 @@ def test_tinyimagenet_layout(packed, tmp_path):
     assert test.labels.tolist() == [2, 0, 1, 0]  # val_annotations order
     assert test.images.shape == (4, 8, 8, 3)  # grayscale JPEGs converted to RGB
     train = load_dataset("tinyimagenet", "train", root=root, cache_dir=tmp_path / "cache")
-    assert train.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert train.labels.tolist() == [0, 1, 2, 0, 1, 2]  # classes interleaved
     assert test.mean == train.mean
 
 
@@ -734,3 +735,15 @@ def test_failed_download_names_the_dataset_and_the_way_out(tmp_path, monkeypatch
             load_dataset(
                 name, "test", root=tmp_path / name, cache_dir=tmp_path / "c", download=True
             )
+
+
+def test_first_images_of_a_class_folder_split_cover_the_classes(tmp_path):
+    # eval.subset, `probmoll evaluate --subset` and -C --subset take the first n images:
+    # for a class-sorted folder they would be one class alone.
+    layout = {"test": {"a": 6, "b": 6, "c": 3}, "train": {"a": 1, "b": 1, "c": 1}}
+    write_png_folder(tmp_path / "imgs", layout)
+    split = load_dataset("folder", "test", root=tmp_path / "imgs", cache_dir=tmp_path / "cache")
+    assert split.labels.tolist() == [0, 1, 2] * 3 + [0, 1] * 3
+    assert np.bincount(split.subset(6).labels, minlength=3).tolist() == [2, 2, 2]
+    assert interleave_classes([[1, 2, 3], [], [4]]) == [1, 4, 2, 3]
+    assert interleave_classes([]) == []

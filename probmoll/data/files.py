@@ -14,13 +14,36 @@ import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["FileTree", "IMAGE_EXTENSIONS", "decode_image", "parse_size", "torchvision_download"]
+__all__ = [
+    "FileTree",
+    "IMAGE_EXTENSIONS",
+    "decode_image",
+    "interleave_classes",
+    "parse_size",
+    "torchvision_download",
+]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+T = TypeVar("T")
+
+
+def interleave_classes(per_class: Sequence[Sequence[T]]) -> list[T]:
+    """Items of all classes in round-robin order: the first of each class, then the second...
+
+    Class-folder datasets are stored in this order, so that the *first* ``n`` images of a
+    split -- what ``eval.subset``, ``probmoll evaluate --subset`` and the ``--subset`` of
+    generated corruption sets take -- cover the classes evenly instead of being the
+    first class alone. Within a class the given order is kept.
+
+    >>> interleave_classes([["a1", "a2", "a3"], ["b1"], ["c1", "c2"]])
+    ['a1', 'b1', 'c1', 'a2', 'c2', 'a3']
+    """
+    longest = max((len(items) for items in per_class), default=0)
+    return [items[i] for i in range(longest) for items in per_class if i < len(items)]
 
 
 class FileTree:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .cache import CacheEntry, cached_split, dataset_statistics, default_data_root
 from .dataset import DatasetSplit
-from .files import FileTree, decode_items
+from .files import FileTree, decode_items, interleave_classes
 from .registry import check_split, register_dataset
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "load_imagenet", "load_tinyimagenet"]
@@ -96,12 +96,12 @@ def load_tinyimagenet(split, *, root=None, cache_dir=None, download=False) -> Da
 
     def items_for(which: str) -> list[tuple[str, int]]:
         if which == "train":
-            return [
-                (path, label_of[w])
-                for w in wnids
-                for path in tree.files(f"train/{w}")
-                if _is_jpeg(path)
-            ]
+            return interleave_classes(
+                [
+                    [(path, label_of[w]) for path in tree.files(f"train/{w}") if _is_jpeg(path)]
+                    for w in wnids
+                ]
+            )
         items = []
         for line_number, line in enumerate(
             tree.read_text("val/val_annotations.txt").splitlines(), 1
@@ -199,12 +199,12 @@ def load_imagenet(
     )
 
     def build(allocate):
-        items = [
-            (path, label_of[w])
-            for w in wnids
-            for path in tree.files(f"{folder}/{w}")
-            if _is_jpeg(path)
-        ]
+        items = interleave_classes(
+            [
+                [(path, label_of[w]) for path in tree.files(f"{folder}/{w}") if _is_jpeg(path)]
+                for w in wnids
+            ]
+        )
         labels, _ = decode_items(
             tree,
             items,

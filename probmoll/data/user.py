@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .cache import CacheEntry, cached_split, dataset_statistics
 from .dataset import DatasetSplit, load_npz
-from .files import IMAGE_EXTENSIONS, FileTree, decode_items, parse_size
+from .files import IMAGE_EXTENSIONS, FileTree, decode_items, interleave_classes, parse_size
 from .registry import check_split, register_dataset
 
 __all__ = ["load_folder", "load_npz_dataset"]
@@ -86,12 +86,12 @@ def load_folder(
     )
 
     def decode(which: str):
-        items = [
-            (path, label)
-            for label, cls in enumerate(classes)
-            for path in tree.files(f"{which}/{cls}")
-            if _is_image(path)
-        ]
+        items = interleave_classes(
+            [
+                [(path, label) for path in tree.files(f"{which}/{cls}") if _is_image(path)]
+                for label, cls in enumerate(classes)
+            ]
+        )
 
         def build(allocate):
             labels, used_channels = decode_items(
