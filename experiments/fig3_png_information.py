@@ -12,7 +12,7 @@ deviation) and ``fig3_<label>.png`` to ``--out``::
     python experiments/fig3_png_information.py --data tinyimagenet --images 1000
     python experiments/fig3_png_information.py --data fashion-mnist
     python experiments/fig3_png_information.py --data folder \\
-        --root /work/shared/data/cifar10-jpeg.zip --label cifar10-jpeg
+        --root ../shared/data/cifar10-jpeg.zip --label cifar10-jpeg
 
 Images are drawn at random (``--seed``) from the test split.
 """

@@ -51,6 +51,7 @@ from probmoll.train.sweep import SweepSpec, load_sweep  # noqa: E402
 DEFAULT_GRIDS = (
     "experiments/grids/cpu-fmnist-main.yaml",
     "experiments/grids/cpu-objectives.yaml",
+    "experiments/grids/cpu-cifar10-jpeg.yaml",
 )
 # Files of a run folder worth keeping with the results (small, text).
 KEPT_FILES = ("metrics.json", "run.json", "config.yaml", "log.csv")
