@@ -2,14 +2,17 @@
 
 Each image independently draws a role -- clean, noise or blur -- and, unless
 clean, a temperature ``t ~ Beta(alpha, beta)``; clean images get ``t = 0``. The
-batch is then transformed branch-free: every image goes through one blur with
-its own scale (``sigma = 0``, an exact identity, for images not blurred) and one
-noising with its own temperature (``t = 0``, an exact identity, for images not
-noised), and the targets are smoothed or tempered by ``gamma_t``. Nothing in
-:meth:`Mollifier.__call__` synchronises an accelerator with the host: no
-``.item()``, no boolean-mask indexing, all randomness from one
-``torch.Generator``; targets on an accelerator are checked on the device
-(``torch._assert_async``).
+targets are smoothed or tempered by ``gamma_t``. All randomness comes from one
+``torch.Generator``.
+
+On an accelerator the batch is transformed branch-free: every image goes through one
+blur with its own scale (``sigma = 0``, an exact identity, for images not blurred) and
+one noising with its own temperature (``t = 0``, an exact identity, for images not
+noised), so nothing in :meth:`Mollifier.__call__` synchronises the device with the host
+(no ``.item()``, no boolean-mask indexing; targets are checked on the device with
+``torch._assert_async``). On the CPU, where reading values costs nothing, only the
+images drawn for blur or noise are gathered (``nonzero``) and transformed
+(``transform_selected``).
 """
 
 from __future__ import annotations
@@ -437,13 +440,13 @@ class Mollifier:
             check: Validation = True if x.device.type == "cpu" else ASYNC
         else:
             check = check_validation(validate_targets)
+        # The targets come from the caller and are checked; gamma was drawn here and is not.
+        index_dtype = None if y.is_floating_point() else gamma.dtype
+        targets = as_soft_targets(y, self.num_classes, dtype=index_dtype, validate=check)
         if self.label_form is LabelForm.SMOOTH:
-            targets = label_smooth(y, gamma, self.num_classes, validate=check)
+            targets = label_smooth(targets, gamma, validate=False)
         elif self.label_form is LabelForm.TEMPER:
-            targets = label_temper(y, gamma, self.num_classes, validate=check)
-        else:
-            index_dtype = None if y.is_floating_point() else gamma.dtype
-            targets = as_soft_targets(y, self.num_classes, dtype=index_dtype, validate=check)
+            targets = label_temper(targets, gamma, validate=False)
         return MollifiedBatch(x=images, y=targets, roles=roles, t=t, gamma=gamma)
 
     def _transform_selected(

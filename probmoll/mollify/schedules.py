@@ -139,9 +139,7 @@ def gamma_blur_table(
     grid = grid.to(device=t.device, dtype=t.dtype)
     gamma = gamma.to(device=t.device, dtype=t.dtype)
     if validate:
-        increasing = bool((grid[1:] > grid[:-1]).all()) and grid[0] == 0 and grid[-1] == 1
-        if not increasing:
-            raise ValueError(f"grid must increase strictly from 0 to 1, got {preview(grid)}")
+        _check_grid(grid, "grid")
         as_level(gamma, "gamma", gamma.shape, device=None, dtype=gamma.dtype, validate=True)
     flat = t.reshape(-1)
     # Right end of the interval holding each t; t = 1 falls in the last interval.
@@ -149,6 +147,12 @@ def gamma_blur_table(
     left = right - 1
     weight = (flat - grid[left]) / (grid[right] - grid[left])
     return torch.lerp(gamma[left], gamma[right], weight).reshape(t.shape)
+
+
+def _check_grid(grid: torch.Tensor, what: str) -> None:
+    """Temperatures of a tabulated schedule: strictly increasing from 0 to 1."""
+    if not (bool((grid[1:] > grid[:-1]).all()) and grid[0] == 0 and grid[-1] == 1):
+        raise ValueError(f"{what} must increase strictly from 0 to 1, got {preview(grid)}")
 
 
 def png_sizes(images: torch.Tensor, compression_level: int = 6) -> torch.Tensor:
@@ -296,11 +300,7 @@ class BlurInformationCurve(NamedTuple):
             )
         if not bool(ratio.isfinite().all()):
             raise ValueError("size_ratio must be finite")
-        if not (bool((t[1:] > t[:-1]).all()) and t[0] == 0 and t[-1] == 1):
-            raise ValueError(
-                "the grid t of a blur information curve must increase strictly from 0 to 1, "
-                f"got {preview(t)}"
-            )
+        _check_grid(t, "the grid t of a blur information curve")
         return t, torch.cummax(self.gamma(k).float(), dim=0).values
 
 
