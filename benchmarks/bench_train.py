@@ -35,7 +35,7 @@ from torchvision.transforms import v2
 from probmoll.models import create_model
 from probmoll.train.config import load_config
 from probmoll.train.distributed import DistributedContext
-from probmoll.train.engine import Trainer, load_data
+from probmoll.train.engine import Trainer, _torch_settings, load_data
 
 DEFAULT_MODEL = "preact_resnet18_w16"
 
@@ -183,18 +183,19 @@ def main() -> None:
         help="DataLoader workers of the hand-written loop",
     )
     args = parser.parse_args()
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            parser.error("--device cuda: CUDA is not available here")
-        # What the engine sets on a GPU (probmoll.train.engine), for both loops.
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available here")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 
     plain = build_trainer(args, "mollify.enabled=false")
     mollified = build_trainer(args, "mollify.enabled=true")
+    # The engine's own torch settings (threads, cuDNN/TF32 on a GPU), for both loops.
+    with _torch_settings(plain.config, torch.device(args.device)):
+        measure(args, plain, mollified)
+
+
+def measure(args: argparse.Namespace, plain: Trainer, mollified: Trainer) -> None:
     runners = {
         "engine fp32, FCR": engine_runner(plain),
         "engine fp32, FCR + mollification": engine_runner(mollified),

@@ -234,7 +234,7 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
         test = test.subset(config.eval.subset)
 
     # Placement first: copying a large memory-mapped set into memory just to find that it
-    # does not fit on the device would exhaust the host (ImageNet is ~150 GB of uint8).
+    # does not fit on the device would exhaust the host (ImageNet's training set: ~190 GB).
     if _keep_on_device(config.data.on_device, train.images, device):
         train_images, train_labels = train.to_tensor(device)
     else:
@@ -317,7 +317,7 @@ class HostImages:
 
     def __getitem__(self, indices: torch.Tensor) -> torch.Tensor:
         # The same values and layout as DatasetSplit.to_tensor()[indices].
-        rows = np.ascontiguousarray(self.array[indices.cpu().numpy()])
+        rows = self.array[indices.cpu().numpy()]  # fancy indexing: one copy, contiguous
         return torch.from_numpy(rows).permute(0, 3, 1, 2).contiguous()
 
     def cpu(self) -> HostImages:

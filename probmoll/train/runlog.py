@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from probmoll.train.state import LOG_CSV_NAME, LOG_JSONL_NAME, TENSORBOARD_NAME
 from probmoll.utils.io import atomic_write_text
 
 __all__ = ["EpochLog", "environment_info", "git_commit"]
@@ -90,8 +91,8 @@ class EpochLog:
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, tensorboard: bool = False) -> None:
-        self.jsonl_path = Path(run_dir) / "log.jsonl"
-        self.csv_path = Path(run_dir) / "log.csv"
+        self.jsonl_path = Path(run_dir) / LOG_JSONL_NAME
+        self.csv_path = Path(run_dir) / LOG_CSV_NAME
         self.rows: list[dict[str, Any]] = []
         if self.jsonl_path.is_file():
             self.rows = [
@@ -101,7 +102,7 @@ class EpochLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+            self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_NAME))
 
     def truncate(self, completed_epochs: int) -> None:
         """Keep only the rows of epochs ``< completed_epochs`` (0-based ``epoch`` field)."""
