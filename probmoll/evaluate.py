@@ -475,6 +475,23 @@ def load_reference_errors(path: str | os.PathLike) -> dict[str, Any]:
     return reference
 
 
+def _check_reference(
+    reference: Mapping[str, Any], levels: Mapping[str, Sequence[int]], source: str
+) -> None:
+    """Raise the ValueError :func:`reference_summary` would, naming ``source``, before the
+    evaluation rather than after it: missing corruptions or severities, errors of 0, a
+    clean error not below the corruption errors."""
+    selected = _reference_for(reference, levels, source)
+    if not selected:
+        return
+    try:
+        mce(selected, selected)
+        if "clean" in reference:
+            relative_mce(selected, 0.0, selected, reference["clean"])
+    except ValueError as error:
+        raise ValueError(f"reference errors file {source!r}: {error}") from None
+
+
 def _reference_for(
     reference: Mapping[str, Any], levels: Mapping[str, Sequence[int]], source: str
 ) -> dict[str, Any]:
@@ -1022,17 +1039,19 @@ def _run(args: argparse.Namespace) -> int:
         from probmoll.data.corruptions import BENCHMARK_CORRUPTIONS, open_corruptions
 
         # A generated set always gets all five severities, so that one cached set serves
-        # every later --severities choice; a subset as large as the split is the split.
-        subset = args.subset if args.subset is not None and args.subset < len(clean) else None
+        # every later --severities choice.
         corrupted = open_corruptions(
             args.corruptions,
             root=args.corruptions_root,
             dataset=clean,
             cache_dir=args.cache_dir,
-            subset=subset,
+            subset=args.subset,
             include_heldout=args.include_heldout,
             progress=not args.no_progress,
         )
+        # Not a repeat of open_corruptions' check: that one bounds the labels by the clean
+        # split's class list (an npz file's "classes" may be longer than the model's), this
+        # one by the model's classes, which open_corruptions does not know.
         corrupted.check_labels(
             clean.labels,
             int(info["num_classes"]),
@@ -1041,7 +1060,7 @@ def _run(args: argparse.Namespace) -> int:
         if reference is not None:  # refuse an incomplete file before the long evaluation
             levels = args.severities or corrupted.severities
             planned = [c for c in corrupted.corruptions if c in BENCHMARK_CORRUPTIONS]
-            _reference_for(reference, {c: levels for c in planned}, args.reference_errors)
+            _check_reference(reference, {c: levels for c in planned}, str(args.reference_errors))
     results = evaluate_model(
         model,
         clean,

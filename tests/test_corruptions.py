@@ -218,13 +218,18 @@ def test_tinyimagenet_c_layout(tmp_path):
     )
     assert sets.corruptions == ("fog",) and sets.severities == (1, 2)
     images, labels = sets.load("fog", 2)
-    assert images.shape == (4, 64, 64, 3) and labels.tolist() == [0, 0, 1, 1]
+    # Classes interleaved (the first image of each class, then the second).
+    assert images.shape == (4, 64, 64, 3) and labels.tolist() == [0, 1, 0, 1]
     np.testing.assert_allclose(np.asarray(images)[labels == 1].mean(), 180, atol=1)
     np.testing.assert_allclose(np.asarray(images)[labels == 0].mean(), 80, atol=1)
     reordered = CorruptedDataset(
         tmp_path / "tc", kind="tinyimagenet-c", classes=["n2", "n1"], cache_dir=tmp_path / "c2"
     )
-    assert reordered.load("fog", 2)[1].tolist() == [1, 1, 0, 0]
+    reordered_images, reordered_labels = reordered.load("fog", 2)
+    assert reordered_labels.tolist() == [0, 1, 0, 1]  # n2 is class 0 here
+    np.testing.assert_allclose(
+        np.asarray(reordered_images)[reordered_labels == 0].mean(), 180, atol=1
+    )
     with pytest.raises(ValueError, match="holds 64x64 images but 32x32"):
         CorruptedDataset(
             tmp_path / "tc", kind="tinyimagenet-c", image_size=32, cache_dir=tmp_path / "cache"
@@ -235,6 +240,22 @@ def test_tinyimagenet_c_layout(tmp_path):
         CorruptedDataset(
             tmp_path / "tc", kind="tinyimagenet-c", classes=["n1"], cache_dir=tmp_path / "c3"
         ).load("fog", 1)
+
+
+def test_tinyimagenet_c_first_images_of_a_cell_cover_the_classes(tmp_path):
+    wnids = ["n1", "n2", "n3"]
+    for wnid in wnids:
+        folder = tmp_path / "tc" / "fog" / "1" / wnid
+        folder.mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray(np.full((64, 64, 3), 10 * k, np.uint8)).save(folder / f"{k}.JPEG")
+    sets = CorruptedDataset(tmp_path / "tc", kind="tinyimagenet-c", cache_dir=tmp_path / "cache")
+    images, labels = sets.load("fog", 1)
+    # What evaluate --subset 3 reads of this cell: one image of every class.
+    assert sorted(labels[:3].tolist()) == [0, 1, 2]
+    assert labels.tolist() == [0, 1, 2] * 3
+    sidecars = list((tmp_path / "cache").rglob("*.json"))
+    assert sidecars and all('"interleaved"' in p.read_text() for p in sidecars)
 
 
 # --------------------------------------------------------------- open_corruptions
@@ -492,6 +513,19 @@ def test_open_generated_set_is_cached(clean, tmp_path):
         progress=False,
     )
     assert again.root == first.root and (again.root / "contrast.npy").stat().st_mtime_ns == stamp
+
+
+def test_opening_a_cached_generated_set_hashes_the_source_once(clean, tmp_path, monkeypatch):
+    options = {"cache_dir": tmp_path, "corruptions": ["contrast"], "workers": 1, "progress": False}
+    first = open_corruptions("generated", dataset=clean, subset=6, **options)
+    manifest = (first.root / "manifest.json").read_text()
+    calls = []
+    settings = generate._settings
+    monkeypatch.setattr(generate, "_settings", lambda *args: calls.append(args) or settings(*args))
+    again = open_corruptions("generated", dataset=clean, subset=6, **options)
+    assert len(calls) == 1
+    assert again.root == first.root and (again.root / "manifest.json").read_text() == manifest
+    assert again.root.name == default_set_name(clean, subset=6)
 
 
 @pytest.mark.parametrize("whole", [10, 11, 1000])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import struct
 import zipfile
@@ -501,6 +502,22 @@ def test_cache_dir_from_environment(tmp_path, monkeypatch):
     assert list((tmp_path / "env-cache" / "datasets" / "folder").rglob("train-images.npy"))
 
 
+def test_interleaved_datasets_say_so_in_their_cache_key(tmp_path):
+    # The order is part of the key, not of the cache format: other datasets keep their
+    # entries (format 1), and entries decoded in class-folder order are not read back.
+    write_png_folder(tmp_path / "imgs", {"train": {"cat": 2, "ant": 1}})
+    base = write_tiny_imagenet(tmp_path / "raw")
+    load_dataset("folder", "train", root=tmp_path / "imgs", cache_dir=tmp_path / "cache")
+    load_dataset("tinyimagenet", "train", root=base, cache_dir=tmp_path / "cache")
+    keys = {
+        sidecar.parent.parent.name: json.loads(sidecar.read_text())["key"]
+        for sidecar in (tmp_path / "cache" / "datasets").rglob("train.json")
+    }
+    assert set(keys) == {"folder", "tinyimagenet"}
+    for key in keys.values():
+        assert key["order"] == "interleaved" and key["format"] == 1
+
+
 # ---------------------------------------------------------- Tiny-ImageNet / ImageNet
 @pytest.mark.parametrize("packed", [False, True])
 def test_tinyimagenet_layout(packed, tmp_path):
@@ -590,6 +607,10 @@ def test_imagenet_resize_and_center_crop(tmp_path):
     np.testing.assert_array_equal(data.images[0], reference[1:9, 6:14])
     test = load_dataset("imagenet", "test", root=tmp_path / "in", cache_dir=tmp_path / "c", size=8)
     assert test.images.shape == (1, 8, 8, 3)
+    sidecars = list((tmp_path / "c" / "datasets" / "imagenet").rglob("*.json"))
+    assert sidecars and all(
+        json.loads(p.read_text())["key"]["order"] == "interleaved" for p in sidecars
+    )
     with pytest.raises(ValueError, match="smaller than size"):
         load_dataset("imagenet", "train", root=tmp_path / "in", size=8, resize=4)
 

@@ -310,6 +310,19 @@ def test_reference_errors_add_mce_and_relative_mce(small_run, tmp_path):
         ({"fog": {"1": 0.5}, "contrast": 0.5}, [], r"'fog' at severities \[2, 3, 4, 5\]"),
         ({"fog": 0.5, "contrast": 0.5}, ["--severities", "1", "3"], r"one error \(a mean over"),
         ({"clean": 0.2}, [], "names no corruption"),
+        # Values mCE cannot use: caught before the evaluation, not after it.
+        (
+            {"clean": 0.9, "fog": 0.5, "contrast": 0.5},
+            [],
+            r"reference\.json': the reference's errors on 'fog' \(0\.5 on average\) do not "
+            "exceed its clean error 0.9",
+        ),
+        (
+            {"fog": 0.0, "contrast": 0.5},
+            [],
+            r"reference\.json': reference errors of 'fog' sum to 0",
+        ),
+        ({"fog": {str(s): 0.0 for s in range(1, 6)}, "contrast": 0.5}, [], "'fog' sum to 0"),
         ([0.5, 0.6], [], "must hold a non-empty JSON object"),
         ("{not json", [], "is not valid JSON"),
     ],
@@ -327,6 +340,25 @@ def test_bad_reference_errors_are_refused_before_evaluating(
     assert error.startswith("probmoll evaluate: error:") and error.count("\n") == 1
     assert re.search(match, error), error
     assert "reference.json" in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_reference_errors_mce_cannot_use_fail_without_evaluating(
+    small_run, tmp_path, capsys, monkeypatch
+):
+    _, test = small_run
+    sets = write_c_set(tmp_path / "set-c", test.labels)
+    reference = tmp_path / "reference.json"
+    reference.write_text(json.dumps({"clean": 0.9, "fog": 0.5, "contrast": 0.5}))
+
+    def never(*args, **kwargs):
+        raise AssertionError("evaluate_model ran with a reference mCE cannot use")
+
+    monkeypatch.setattr(evaluate, "evaluate_model", never)
+    argv = ["--corruptions", str(sets), "--reference-errors", str(reference)]
+    assert evaluate.run(parse(small_argv(small_run, tmp_path, *argv))) == 2
+    error = capsys.readouterr().err
+    assert str(reference) in error and "do not exceed its clean error 0.9" in error
     assert not (tmp_path / "out").exists()
 
 

@@ -125,13 +125,14 @@ def test_mce_refuses_mismatched_references():
 
 
 def test_mce_with_one_reference_error_per_corruption_is_the_ratio_of_means():
-    errors = {"noise_a": {1: 0.1, 2: 0.3, 3: 0.5}, "blur_a": [0.2, 0.2, 0.2]}
-    # Published reference errors are often one number: the mean over severities.
+    errors = {"noise_a": {1: 0.1, 2: 0.3, 3: 0.5, 4: 0.3, 5: 0.3}, "blur_a": [0.2] * 5}
+    # Published reference errors are often one number: the mean over severities 1-5.
     result = mce(errors, {"noise_a": 0.6, "blur_a": 0.4})
     assert result["by_corruption"] == pytest.approx({"noise_a": 0.3 / 0.6, "blur_a": 0.5})
     assert result["mce"] == pytest.approx((0.5 + 0.5) / 2)
     # The same as per-severity references with those means (sum over sum).
-    per_severity = mce(errors, {"noise_a": [0.6, 0.6, 0.6], "blur_a": {1: 0.2, 2: 0.4, 3: 0.6}})
+    blur = {1: 0.2, 2: 0.4, 3: 0.6, 4: 0.4, 5: 0.4}
+    per_severity = mce(errors, {"noise_a": [0.6] * 5, "blur_a": blur})
     assert per_severity["by_corruption"] == pytest.approx(result["by_corruption"])
     with pytest.raises(TypeError, match="must be an error or map severity"):
         mce(errors, {"noise_a": "0.6", "blur_a": 0.4})
@@ -139,13 +140,30 @@ def test_mce_with_one_reference_error_per_corruption_is_the_ratio_of_means():
         mce(errors, {"noise_a": 0.0, "blur_a": 0.4})
 
 
+def test_one_reference_error_needs_errors_at_all_five_severities():
+    # One number is a mean over severities 1-5: a mean over other severities is no match.
+    with pytest.raises(
+        ValueError,
+        match=r"'noise_a': reference_errors gives one number.*"
+        r"errors cover severities \[1, 2\]: pass errors for all of severities",
+    ):
+        mce({"noise_a": {1: 0.1, 2: 0.3}}, {"noise_a": 0.6})
+    with pytest.raises(ValueError, match=r"errors gives one number.*reference_errors cover"):
+        mce({"noise_a": 0.3}, {"noise_a": [0.6, 0.6, 0.6]})
+    with pytest.raises(ValueError, match=r"errors cover severities \[2, 3, 4, 5\]"):
+        relative_mce({"noise_a": {2: 0.1, 3: 0.2, 4: 0.3, 5: 0.4}}, 0.0, {"noise_a": 0.6}, 0.2)
+    full = {"noise_a": {s: 0.3 for s in range(1, 6)}}
+    assert mce(full, {"noise_a": 0.6})["mce"] == pytest.approx(0.5)
+    assert mce({"noise_a": 0.3}, {"noise_a": [0.6] * 5})["mce"] == pytest.approx(0.5)
+
+
 def test_relative_mce_hand_computed():
     # relCE_c = sum_s (E_sc - E_clean) / sum_s (E^ref_sc - E^ref_clean)
-    errors = {"noise_a": {1: 0.2, 2: 0.4}, "blur_a": {1: 0.1, 2: 0.1}}
+    errors = {"noise_a": {1: 0.2, 2: 0.4}, "blur_a": {s: 0.15 for s in range(1, 6)}}
     reference = {"noise_a": {1: 0.5, 2: 0.7}, "blur_a": 0.35}
     result = relative_mce(errors, 0.1, reference, 0.3)
     noise = ((0.2 - 0.1) + (0.4 - 0.1)) / ((0.5 - 0.3) + (0.7 - 0.3))
-    blur = ((0.1 - 0.1) + (0.1 - 0.1)) / (2 * (0.35 - 0.3))
+    blur = (5 * (0.15 - 0.1)) / (5 * (0.35 - 0.3))
     assert result["by_corruption"] == pytest.approx({"noise_a": noise, "blur_a": blur})
     assert result["relative_mce"] == pytest.approx((noise + blur) / 2)
     with pytest.raises(ValueError, match="do not exceed its clean error 0.6"):

@@ -39,9 +39,7 @@ __all__ = [
     "sha256_file",
 ]
 
-# 2: class-folder datasets store their images with the classes interleaved
-# (probmoll.data.files.interleave_classes).
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 1
 
 
 def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -92,7 +92,9 @@ def load_tinyimagenet(split, *, root=None, cache_dir=None, download=False) -> Da
         wnids = tuple(tree.subfolders("train"))
     label_of = {w: i for i, w in enumerate(wnids)}
     classes = _class_names(tree, wnids)
-    entry = CacheEntry(cache_dir, "tinyimagenet", {"source": tree.fingerprint()})
+    entry = CacheEntry(
+        cache_dir, "tinyimagenet", {"source": tree.fingerprint(), "order": "interleaved"}
+    )
 
     def items_for(which: str) -> list[tuple[str, int]]:
         if which == "train":
@@ -195,7 +197,14 @@ def load_imagenet(
     wnids = tuple(sorted(set(tree.subfolders("train")) | set(tree.subfolders("val"))))
     label_of = {w: i for i, w in enumerate(wnids)}
     entry = CacheEntry(
-        cache_dir, "imagenet", {"source": tree.fingerprint(), "size": size, "resize": shorter}
+        cache_dir,
+        "imagenet",
+        {
+            "source": tree.fingerprint(),
+            "size": size,
+            "resize": shorter,
+            "order": "interleaved",
+        },
     )
 
     def build(allocate):

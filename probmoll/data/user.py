@@ -82,7 +82,12 @@ def load_folder(
     entry = CacheEntry(
         cache_dir,
         "folder",
-        {"source": tree.fingerprint(), "resize": resize, "channels": channels},
+        {
+            "source": tree.fingerprint(),
+            "resize": resize,
+            "channels": channels,
+            "order": "interleaved",
+        },
     )
 
     def decode(which: str):

@@ -248,6 +248,21 @@ def _mean_errors(
                 f"corruption {corruption!r}: severities {sorted(own)} differ from the reference "
                 f"severities {sorted(reference)}"
             )
+        if isinstance(own, dict) != isinstance(reference, dict):
+            # One number is a mean over severities 1-5: the other side must cover them all.
+            by_level = own if isinstance(own, dict) else reference
+            side, single = (
+                ("errors", "reference_errors")
+                if by_level is own
+                else ("reference_errors", "errors")
+            )
+            if set(by_level) != set(DEFAULT_SEVERITIES):
+                raise ValueError(
+                    f"corruption {corruption!r}: {single} gives one number, the mean over "
+                    f"severities 1-5, but {side} cover severities {sorted(by_level)}: pass "
+                    f"{side} for all of severities 1-5, or per-severity {single} for "
+                    f"severities {sorted(by_level)}"
+                )
         own_mean, reference_mean = (
             math.fsum(v.values()) / len(v) if isinstance(v, dict) else v for v in (own, reference)
         )
@@ -276,7 +291,8 @@ def mce(
         ``{corruption: {severity: error}}`` or ``{corruption: [error at severity 1, ...]}``.
         A single number per corruption stands for the mean error over the severities
         (as published reference errors often are): ``CE_c`` is then the ratio of means,
-        which equals the ratio of sums over the same severities.
+        which equals the ratio of sums over the same severities. The other side must
+        then cover severities 1-5 (a ValueError otherwise).
 
     Returns
     -------

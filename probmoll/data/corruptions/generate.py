@@ -230,6 +230,13 @@ def default_set_name(
     severities. A changed dataset or package therefore gets a new folder instead of
     colliding with a set made from other settings.
     """
+    return _set_name(split, _set_settings(split, subset, seed, severities))
+
+
+def _set_settings(
+    split: DatasetSplit, subset: int | None, seed: int, severities: Iterable[int]
+) -> dict[str, Any]:
+    """The manifest settings of a set generated from ``split`` (hashes the source images)."""
     if not isinstance(split, DatasetSplit):
         raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
     severities = _check_severities(severities)
@@ -237,10 +244,16 @@ def default_set_name(
     total = len(split)
     subset = _resolve_subset(subset, total)
     source = split if subset is None else split.subset(subset)
-    settings = _settings(source, total, subset, seed, severities)
+    return _settings(source, total, subset, seed, severities)
+
+
+def _set_name(split: DatasetSplit, settings: dict[str, Any]) -> str:
+    """:func:`default_set_name` from the settings :func:`_set_settings` gave for ``split``."""
+    seed = settings["seed"]
     height, width = split.image_size
     name = (
-        f"{split.name}-{split.split}-{height}x{width}x{split.in_channels}-n{len(source)}"
+        f"{split.name}-{split.split}-{height}x{width}x{split.in_channels}"
+        f"-n{settings['num_images']}"
         f"-seed{seed}-{digest(settings, 12)}"
     )
     return name.replace("/", "_").replace(os.sep, "_")
@@ -347,6 +360,7 @@ def generate_corruptions(
     chunk_size: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    _precomputed_settings: dict[str, Any] | None = None,
 ):
     """Corrupt a dataset split with imagecorruptions and write a CIFAR-10-C style set.
 
@@ -405,7 +419,13 @@ def generate_corruptions(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    settings = _settings(split, total, subset, seed, severities)
+    # open_corruptions passes the settings it hashed for the set's name: computing them
+    # hashes every source image, which should not happen twice on a cache hit.
+    settings = (
+        _settings(split, total, subset, seed, severities)
+        if _precomputed_settings is None
+        else _precomputed_settings
+    )
     manifest_path = out_dir / "manifest.json"
     manifest = _open_manifest(manifest_path, settings, out_dir, overwrite)
     labels = np.tile(split.labels, len(severities)).astype(np.int64)

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..cache import CacheEntry, cached_split, default_cache_dir, default_data_root, sha256_file
 from ..dataset import DatasetSplit
-from ..files import FileTree, decode_items, parse_size
+from ..files import FileTree, decode_items, interleave_classes, parse_size
 from .names import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS, check_corruption
 
 __all__ = ["CORRUPTION_KINDS", "PUBLISHED_SETS", "CorruptedDataset", "open_corruptions"]
@@ -278,15 +278,22 @@ class CorruptedDataset:
                 f"{str(folder)!r} has class folders {unknown[:5]} that are not among the "
                 f"{len(label_of)} expected wnids"
             )
-        items = [
-            (path, label_of[path.split("/", 1)[0]])
-            for path in tree.files()
-            if "/" in path and path.lower().endswith((".jpeg", ".jpg", ".png"))
-        ]
+        # Classes interleaved, so that the first n images of a cell (evaluate --subset)
+        # cover the classes evenly instead of being the first class or two.
+        by_class: dict[str, list[tuple[str, int]]] = {}
+        for path in tree.files():
+            if "/" in path and path.lower().endswith((".jpeg", ".jpg", ".png")):
+                wnid = path.split("/", 1)[0]
+                by_class.setdefault(wnid, []).append((path, label_of[wnid]))
+        items = interleave_classes([by_class.get(w, []) for w in self._wnids()])
         entry = CacheEntry(
             self.cache_dir,
             "tinyimagenet-c",
-            {"source": tree.fingerprint(), "classes": list(self._wnids())},
+            {
+                "source": tree.fingerprint(),
+                "classes": list(self._wnids()),
+                "order": "interleaved",
+            },
         )
 
         def build(allocate):
@@ -326,7 +333,8 @@ class CorruptedDataset:
             Labels of the clean split the set claims to corrupt. ``cifar-c`` layout: when
             the set holds as many images per severity as the split, its labels must equal
             the split's, in order (published and generated sets keep the test order).
-            ``tinyimagenet-c`` orders images by class folder, so only the range is checked.
+            ``tinyimagenet-c`` interleaves its class folders (not the clean split's order), so
+            only the range is checked.
         num_classes : int, optional
             Classes of the model (or dataset): every label must lie in
             ``[0, num_classes)``.
@@ -475,7 +483,7 @@ def open_corruptions(
     seed, subset, corruptions, include_heldout, severities, workers, progress
         Generated sets: see :func:`~probmoll.data.corruptions.generate_corruptions`.
     """
-    from .generate import default_set_name, generate_corruptions
+    from .generate import _set_name, _set_settings, generate_corruptions
 
     key = spec.lower() if isinstance(spec, str) else None
     if key not in PUBLISHED_SETS and key != "generated":
@@ -542,9 +550,11 @@ def open_corruptions(
             raise TypeError(
                 f"dataset must be a DatasetSplit or a name, got {type(dataset).__name__}"
             )
+        settings = None
         if root is None:
-            name = default_set_name(dataset, subset=subset, seed=seed, severities=severities)
-            root = default_cache_dir(cache_dir) / "corruptions" / name
+            # Computed once (it hashes every source image) for the name and the manifest.
+            settings = _set_settings(dataset, subset, seed, severities)
+            root = default_cache_dir(cache_dir) / "corruptions" / _set_name(dataset, settings)
         return generate_corruptions(
             dataset,
             root,
@@ -555,6 +565,7 @@ def open_corruptions(
             workers=workers,
             include_heldout=include_heldout,
             progress=progress,
+            _precomputed_settings=settings,
         )
     raise ValueError(
         f"unknown corruption set {spec!r} (and no such folder); valid: {sorted(PUBLISHED_SETS)}, "
