@@ -8,7 +8,10 @@ backward, about 3x the forward FLOPs) plus the clean and corrupted evaluation im
 sustained throughput (``--tflops``, default 40 TFLOP/s: roughly what bf16 convolutional
 networks reach on one A100 at batch 128; a V100 reaches about a third of it) gives
 GPU-hours. It is an estimate, not a measurement: data loading of per-image policies
-(AugMix, AutoAugment, RandAugment, TrivialAugment) can make runs CPU-bound and slower::
+(AugMix, AutoAugment, RandAugment, TrivialAugment) can make runs CPU-bound and slower.
+A ``folder`` dataset is sized from the grid's ``data.subset`` and ``eval.subset`` and
+its image shape from ``FOLDER_SHAPES`` (by ``data.options.name``); a grid whose dataset
+size cannot be told that way gets an "n/a" row::
 
     python experiments/budget.py                       # every grid in experiments/grids
     python experiments/budget.py experiments/grids/paper-table1-cifar10.yaml --tflops 15
@@ -25,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
     sys.path.insert(0, str(REPO))
 
-from probmoll.train.config import TrainConfig  # noqa: E402
+from probmoll.data.corruptions import BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS  # noqa: E402
+from probmoll.train.config import EvalConfig, TrainConfig  # noqa: E402
 from probmoll.train.sweep import load_sweep  # noqa: E402
 
 # Public sizes of the datasets: (classes, channels, image side, training images, test images).
@@ -37,8 +41,14 @@ DATASET_SHAPES = {
     "fashion-mnist": (10, 1, 32, 60_000, 10_000),
     "synthetic": (10, 3, 32, 1_024, 256),
 }
-# ImageNet-C: 15 corruption types x 5 severities of every validation image.
-CORRUPTED_COPIES = 15 * 5
+# Folder datasets (data.name "folder"), by the name their config gives them
+# (data.options.name): (classes, channels, image side). How many images they hold is not
+# known here, so their runs are sized by data.subset and eval.subset.
+FOLDER_SHAPES = {
+    "cifar10-jpeg": (10, 3, 32),  # the JPEG copy of CIFAR-10 (experiments/configs)
+}
+# ImageNet-C: the benchmark corruption types x 5 severities of every validation image.
+CORRUPTED_COPIES = len(BENCHMARK_CORRUPTIONS) * 5
 # Training a convolutional network costs about three forward passes per image.
 TRAIN_FLOPS_PER_FORWARD = 3
 
@@ -58,9 +68,35 @@ def forward_flops(model_name: str, classes: int, channels: int, size: int) -> fl
     return float(counter.get_total_flops())
 
 
-def run_flops(config: TrainConfig) -> float:
-    """Training plus evaluation FLOPs of one run."""
-    classes, channels, size, train_images, test_images = DATASET_SHAPES[config.data.name]
+def dataset_shape(config: TrainConfig) -> tuple[int, int, int, int, int] | None:
+    """(classes, channels, image side, training images, test images) of the run's
+    dataset, or None when they are unknown (a dataset not in the tables above, or a
+    folder dataset without both ``data.subset`` and ``eval.subset``)."""
+    if config.data.name in DATASET_SHAPES:
+        return DATASET_SHAPES[config.data.name]
+    if config.data.name != "folder":
+        return None
+    shape = FOLDER_SHAPES.get(str(config.data.options.get("name")))
+    if shape is None or config.data.subset is None or config.eval.subset is None:
+        return None
+    return (*shape, config.data.subset, config.eval.subset)
+
+
+def corruption_count(evaluation: EvalConfig) -> int:
+    """Corruption types evaluated: ``eval.names`` when given, else the benchmark's
+    (plus the held-out ones with ``eval.include_heldout``)."""
+    if evaluation.names:
+        return len(dict.fromkeys(evaluation.names))
+    heldout = len(HELDOUT_CORRUPTIONS) if evaluation.include_heldout else 0
+    return len(BENCHMARK_CORRUPTIONS) + heldout
+
+
+def run_flops(config: TrainConfig) -> float | None:
+    """Training plus evaluation FLOPs of one run (None: the dataset's size is unknown)."""
+    shape = dataset_shape(config)
+    if shape is None:
+        return None
+    classes, channels, size, train_images, test_images = shape
     if config.data.subset is not None:
         train_images = min(train_images, config.data.subset)
     distinct_per_step = config.batch_size // config.likelihood.k
@@ -69,7 +105,7 @@ def run_flops(config: TrainConfig) -> float:
         steps = min(steps, config.max_steps)
     if config.eval.subset is not None:
         test_images = min(test_images, config.eval.subset)
-    copies = len(config.eval.names or range(15)) * len(config.eval.severities)
+    copies = corruption_count(config.eval) * len(config.eval.severities)
     if config.eval.corruptions == "none":
         # ImageNet-C has no published array set: the grid evaluates it after training.
         copies = CORRUPTED_COPIES if config.data.name == "imagenet" else 0
@@ -98,9 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     grand_total = 0.0
     for grid in grids:
         spec = load_sweep(grid)
-        hours = [run_flops(p.config) / (args.tflops * 1e12) / 3600 for p in spec.points]
-        grand_total += sum(hours)
         first = spec.points[0].config
+        flops = [run_flops(p.config) for p in spec.points]
+        if None in flops:
+            print(
+                f"| {Path(grid).name} | {len(flops)} | {first.model.name} | {first.data.name} "
+                "| n/a (dataset size unknown) | n/a |"
+            )
+            continue
+        hours = [f / (args.tflops * 1e12) / 3600 for f in flops]
+        grand_total += sum(hours)
         per_run = (
             f"{min(hours):.2f}"
             if max(hours) - min(hours) < 0.01

@@ -26,9 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
-    sys.path.insert(0, str(REPO))
+EXPERIMENTS = Path(__file__).resolve().parent
+REPO = EXPERIMENTS.parent
+# Run as a script from anywhere: import probmoll from the checkout, and report.py (the
+# naming of datasets in results) from this folder, which is not a package.
+for _folder in (REPO, EXPERIMENTS):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
+
+from report import CIFAR10_JPEG_TITLE, is_cifar10_jpeg  # noqa: E402
 
 from probmoll.mollify import blur_information_curve, gamma_blur  # noqa: E402
 from probmoll.train.runlog import git_commit  # noqa: E402
@@ -37,9 +43,7 @@ from probmoll.utils.io import atomic_write_json  # noqa: E402
 
 def dataset_label(name: str, root: str | None) -> str:
     """The dataset as results must name it (the JPEG copy of CIFAR-10 is not CIFAR-10)."""
-    if name == "folder" and root and "cifar10-jpeg" in root:
-        return "CIFAR-10 (JPEG copy)"
-    return name
+    return CIFAR10_JPEG_TITLE if is_cifar10_jpeg(name, root) else name
 
 
 def linear_fit(t: np.ndarray, values: np.ndarray) -> dict[str, float]:

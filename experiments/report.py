@@ -46,7 +46,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
     sys.path.insert(0, str(REPO))
 
-from probmoll.train.sweep import SweepSpec, load_sweep  # noqa: E402
+from probmoll.evaluate import _grouped_corruptions, _table  # noqa: E402
+from probmoll.train.state import read_run_status  # noqa: E402
+from probmoll.train.sweep import SweepSpec, _lookup, _mean_std, load_sweep  # noqa: E402
 
 DEFAULT_GRIDS = (
     "experiments/grids/cpu-fmnist-main.yaml",
@@ -172,14 +174,7 @@ class Run:
             metric = key.split(".", 1)[1]
             clean, corrupted = self.value(f"clean.{metric}"), self.value(f"corrupted.mean.{metric}")
             return None if clean is None or corrupted is None else corrupted - clean
-        node: Any = self.metrics
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                return None
-            node = node[part]
-        if isinstance(node, bool) or not isinstance(node, (int, float)):
-            return None
-        return float(node)
+        return _lookup(self.metrics, key)
 
 
 def collect_grid(spec: SweepSpec, results_dir: Path) -> list[str]:
@@ -190,8 +185,7 @@ def collect_grid(spec: SweepSpec, results_dir: Path) -> list[str]:
     copied = []
     for point in spec.points:
         source = Path(point.config.out)
-        info = _read_json(source / "run.json")
-        if info.get("status") != "finished" or not (source / "metrics.json").is_file():
+        if read_run_status(source) != "finished" or not (source / "metrics.json").is_file():
             continue
         target = results_dir / spec.path.stem / point.name
         target.mkdir(parents=True, exist_ok=True)
@@ -233,8 +227,8 @@ def group_runs(runs: Iterable[Run], axes: Sequence[str]) -> dict[tuple[str, ...]
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     """Mean and sample standard deviation (``ddof = 1``; None for a single value)."""
-    mean = math.fsum(values) / len(values)
-    return mean, (statistics.stdev(values) if len(values) > 1 else None)
+    mean, std = _mean_std(list(values))
+    return mean, (std if len(values) > 1 else None)
 
 
 def format_stat(values: Sequence[float], scale: float, digits: int) -> str:
@@ -349,15 +343,24 @@ def claim_verdict(differences: Sequence[float], expected_sign: int) -> str:
 
 
 # ---------------------------------------------------------------- run descriptions
+CIFAR10_JPEG_TITLE = "CIFAR-10 (JPEG copy)"
+
+
+def is_cifar10_jpeg(name: str, root: str | None) -> bool:
+    """Whether dataset ``name`` read from ``root`` is the JPEG copy of CIFAR-10 (a folder
+    dataset whose path names ``cifar10-jpeg``): results on it are not results on CIFAR-10.
+    Also used by experiments/fig3_png_information.py."""
+    return name == "folder" and "cifar10-jpeg" in str(root or "")
+
+
 def dataset_title(config: Mapping[str, Any]) -> str:
     """A human name of the run's dataset; the JPEG copy of CIFAR-10 is labelled as such."""
     data = config.get("data", {})
     name = data.get("name", "?")
+    if is_cifar10_jpeg(name, data.get("root")):
+        return CIFAR10_JPEG_TITLE
     if name == "folder":
-        root = str(data.get("root") or "")
-        if "cifar10-jpeg" in root:
-            return "CIFAR-10 (JPEG copy)"
-        return f"image folder {Path(root).name}"
+        return f"image folder {Path(str(data.get('root') or '')).name}"
     return DATASET_TITLES.get(name, name)
 
 
@@ -411,9 +414,8 @@ def describe_setup(runs: Sequence[Run]) -> list[str]:
 
 # ------------------------------------------------------------------------ markdown
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines
+    """probmoll.evaluate's markdown table, as lines, with every cell turned into text."""
+    return _table(header, [[str(cell) for cell in row] for row in rows]).split("\n")
 
 
 def summary_table(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str]) -> list[str]:
@@ -435,10 +437,13 @@ def summary_table(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[st
 
 
 def corruption_table(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str]) -> list[str]:
-    """Error (%) per category and per corruption type, mean over severities (Table 2)."""
+    """Error (%) per category and per corruption type, mean over severities, with the
+    categories and the types in the column order of the paper's Table 2 (``TABLE2_ORDER``,
+    as probmoll.evaluate orders them)."""
     first = next(iter(groups.values()))[0].metrics.get("corrupted", {})
-    categories = first.get("categories") or {}
-    names = [n for members in categories.values() for n in members]
+    ordered = _grouped_corruptions({"": {"corrupted": {"categories": first.get("categories")}}})
+    categories = [category for category, _ in ordered]
+    names = [n for _, members in ordered for n in members]
     if not names:
         return []
     header = [*axes, "clean", *(f"**{c}**" for c in categories), *names, "mean"]

@@ -6,6 +6,7 @@ Nothing here trains: ``load_sweep`` builds and validates every run's configurati
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import re
@@ -193,6 +194,61 @@ def test_budget_counts_rows_and_evaluations():
     assert budget.run_flops(config) == pytest.approx(forward * (3 * rows + evaluations))
     # a preact-ResNet-50 forward pass on a 32x32 image is a few GFLOPs
     assert 1e9 < forward < 1e10
+
+
+@pytest.fixture(scope="module")
+def budget():
+    return load_script("budget")
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=lambda g: g.stem)
+def test_budget_prints_a_row_for_every_grid(budget, grid, capsys):
+    """``experiments/budget.py GRID`` runs on every grid, folder datasets included."""
+    assert budget.main([str(grid)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    runs = len(load_sweep(grid).points)
+    rows = [line for line in lines if line.startswith(f"| {grid.name} | {runs} | ")]
+    assert len(rows) == 1, lines
+    cells = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    assert len(cells) == 6
+    if cells[4].startswith("n/a"):
+        assert cells[4:] == ["n/a (dataset size unknown)", "n/a"]
+    else:
+        assert float(cells[5]) >= 0 and float(cells[4].split("-")[0]) >= 0
+    assert lines[-1].startswith("| all | | | | | ")
+
+
+def test_budget_sizes_folder_datasets_by_their_subsets(budget, capsys, monkeypatch):
+    """The CIFAR-10 JPEG copy: 10,000 training and 1,000 test images of 3x32x32."""
+    grid = EXPERIMENTS / "grids" / "cpu-cifar10-jpeg.yaml"
+    config = load_sweep(grid).points[0].config
+    assert (config.data.name, config.data.subset, config.eval.subset) == ("folder", 10_000, 1_000)
+    forward = budget.forward_flops("preact_resnet18_w16", 10, 3, 32)
+    rows = 8 * (10_000 // 128) * 128
+    evaluations = 1_000 * (8 + 1 + 15 * 5)
+    assert budget.run_flops(config) == pytest.approx(forward * (3 * rows + evaluations))
+    # a folder dataset of unknown shape, or without the subsets, has no estimate
+    unknown = dataclasses.replace(config, data=dataclasses.replace(config.data, options={}))
+    assert budget.run_flops(unknown) is None
+    unsized = dataclasses.replace(config, eval=dataclasses.replace(config.eval, subset=None))
+    assert budget.run_flops(unsized) is None
+    monkeypatch.setattr(budget, "FOLDER_SHAPES", {})
+    assert budget.main([str(grid)]) == 0
+    out = capsys.readouterr().out
+    assert "| cpu-cifar10-jpeg.yaml | 4 | preact_resnet18_w16 | folder | n/a (dataset" in out
+    assert out.splitlines()[-1] == "| all | | | | | 0 |"
+
+
+def test_budget_counts_the_evaluated_corruptions(budget):
+    from probmoll.data.corruptions import BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS
+    from probmoll.train.config import EvalConfig
+
+    assert budget.corruption_count(EvalConfig()) == len(BENCHMARK_CORRUPTIONS) == 15
+    heldout = EvalConfig(include_heldout=True)
+    assert budget.corruption_count(heldout) == 15 + len(HELDOUT_CORRUPTIONS) == 19
+    named = EvalConfig(names=("contrast", "fog"), include_heldout=True)
+    assert budget.corruption_count(named) == 2
+    assert budget.CORRUPTED_COPIES == 15 * 5
 
 
 def test_paper_reference_transcribes_tables_1_and_3():
