@@ -23,7 +23,8 @@ s^2 / (2 K I_K^2) (using Cov(s^2, I_K) = mu3/K) gives
 
 the correction cancels the O(1/K) term and leaves an O(1/K^2) one, it does not make the
 estimator unbiased. The conclusions fit log |bias| against log K over K = 4, 8, 16 (slope
--1 for log-mean-exp, -2 for Durbin-Koopman) and compare with these coefficients.
+-1 for log-mean-exp; for Durbin-Koopman significantly steeper than -1, 3 standard errors,
+as the O(K^-3) term still flattens it in the beta toy) and compare with these coefficients.
 
 Variance reduction: each replication's error is taken minus the control variate
 delta - delta^2/2 + v/(2K), the second-order Taylor polynomial of log(1 + delta) shifted to
@@ -145,10 +146,9 @@ def log_log_slope(rows: list[dict], name: str) -> dict:
     log_k = np.log([row["K"] for row in points])
     log_bias = np.log([abs(row[name]["bias"]) for row in points])
     sigma = np.array([row[name]["standard_error"] / abs(row[name]["bias"]) for row in points])
-    design = np.stack([np.ones_like(log_k), log_k], axis=1) / sigma[:, None]
-    covariance = np.linalg.inv(design.T @ design)
-    intercept, slope = covariance @ design.T @ (log_bias / sigma)
-    return {"slope": float(slope), "standard_error": float(math.sqrt(covariance[1, 1]))}
+    # cov="unscaled": the weights are 1 / sigma with sigma known, not fitted from the residuals.
+    coefficients, covariance = np.polyfit(log_k, log_bias, 1, w=1 / sigma, cov="unscaled")
+    return {"slope": float(coefficients[0]), "standard_error": float(math.sqrt(covariance[0, 0]))}
 
 
 def plot(results: dict, path) -> None:
@@ -309,10 +309,14 @@ def conclusions(results: dict) -> dict:
             abs(fit["slope"] + 1) < 0.1 + 3 * fit["standard_error"] for fit in lme_slopes
         ),
         "durbin_koopman_log_log_slope_per_toy": dk_slopes,
-        # Closer to -2 than to the -1 of an O(1/K) term. Not "near -2": in the beta toy the
-        # O(K^-3) term is still ~25% of the O(K^-2) one at K = 8 (c3/c2 ~ -2), so the fitted
-        # slope over K = 4..16 is shallower; the c2/K^2 check below covers the coefficient.
-        "durbin_koopman_bias_is_order_1_over_K2": all(fit["slope"] < -1.5 for fit in dk_slopes),
+        # Significantly (3 s.e.) steeper than the -1 of an O(1/K) term: the O(1/K) term is
+        # gone. Not "near -2": in the beta toy the O(K^-3) and higher terms are still ~20%
+        # of the O(K^-2) one at K = 8 (bias 3.0e-4 against c2/K^2 = 3.6e-4 in the full run),
+        # so the fitted slope over K = 4..16 is shallower (-1.6); the c2/K^2 check below
+        # covers the O(1/K^2) coefficient.
+        "durbin_koopman_bias_falls_faster_than_1_over_K": all(
+            fit["slope"] + 3 * fit["standard_error"] < -1 for fit in dk_slopes
+        ),
         "durbin_koopman_bias_matches_c2_over_K2": dk_matches_theory,
         "durbin_koopman_bias_at_most_half_of_log_mean_exp": dk_smaller,
         "durbin_koopman_bias_nonzero_at_4_se_K_per_toy": dk_significant,

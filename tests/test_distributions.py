@@ -251,6 +251,12 @@ def test_scaled_tolerance_still_rejects_labels_off_the_simplex(dtype):
         NormalizedSoftLabel(torch.zeros(3, dtype=dtype), validate_args=True).log_prob(
             torch.tensor([0.5, 0.3, 0.2], dtype=dtype)
         )
+    # On the simplex, but not smoothed one-hot: the non-max entries 0.015 and 0 differ by
+    # less than the absolute sum tolerance in bfloat16 (0.031), not by a few ulps.
+    not_smoothed = torch.tensor([0.985, 0.015] + [0.0] * 8, dtype=dtype)
+    assert not NormalizedSoftLabel(torch.zeros(10, dtype=dtype)).support.check(not_smoothed)
+    with pytest.raises(ValueError, match="support"):
+        NormalizedSoftLabel(torch.zeros(10, dtype=dtype), validate_args=True).log_prob(not_smoothed)
 
 
 def test_masked_class_is_left_out_of_the_normalized_family():

@@ -38,34 +38,24 @@ from probmoll.likelihoods.forms import (
     normalized_log_likelihood,
     soft_label_log_likelihood,
 )
+from probmoll.mollify.labels import simplex_tolerance
 
 __all__ = ["NormalizedSoftLabel", "SoftLabelCategorical", "TemperedCategorical", "smoothed_one_hot"]
-
-
-def _simplex_tolerance(dtype: torch.dtype, num_classes: int) -> float:
-    """Largest accepted ``|sum(y) - 1|`` (and spread of smoothed entries) for ``dtype`` labels.
-
-    Storing the entries of a vector on the simplex in ``dtype`` moves their sum by at most
-    ``eps / 2`` (the entries sum to one) and the arithmetic that made them (smoothing, a
-    softmax, a convex combination) by a few ulps more: ``4 eps``. The sum is accumulated in
-    at least float32, which adds up to ``C eps_acc``. The floor is torch's fixed 1e-6, so no
-    label torch's ``simplex`` accepts is rejected. A tolerance of ``C eps(dtype)`` alone
-    would be vacuous for bfloat16 with C >= 128 classes.
-    """
-    accumulate = torch.promote_types(dtype, torch.float32)
-    return max(1e-6, 4 * torch.finfo(dtype).eps + num_classes * torch.finfo(accumulate).eps)
 
 
 class _Simplex(type(constraints.simplex)):
     """``constraints.simplex`` with a tolerance that scales with the dtype of the value.
 
     torch's check uses a fixed ``1e-6``, which about 3% of bfloat16 or float16 label vectors
-    (including :meth:`NormalizedSoftLabel.sample`'s own draws) miss by rounding alone.
+    (including :meth:`NormalizedSoftLabel.sample`'s own draws) miss by rounding alone. The
+    tolerance is :func:`probmoll.mollify.simplex_tolerance`, the one soft targets are checked
+    against; as there, the sum is taken in float64 (float32 on MPS, which has no float64) so
+    that only the labels' own rounding counts, whatever the number of classes.
     """
 
     def check(self, value: Tensor) -> Tensor:
-        tolerance = _simplex_tolerance(value.dtype, value.shape[-1])
-        total = value.sum(-1, dtype=torch.promote_types(value.dtype, torch.float32))
+        tolerance = simplex_tolerance(value.dtype)
+        total = value.to(torch.float32 if value.device.type == "mps" else torch.float64).sum(-1)
         return (value >= 0).all(-1) & ((total - 1).abs() <= tolerance)
 
 
@@ -73,8 +63,11 @@ class _SmoothedOneHot(_Simplex):
     """Smoothed one-hot vectors :math:`(1 - a) e_j + a \\mathbf 1_U / |U|`, :math:`a \\in [0, 1]`.
 
     U is the set of unmasked classes (all of them unless ``unmasked`` says otherwise). On
-    the simplex, zero off U, and every entry on U but the largest equal to the smallest,
-    all within the dtype-scaled tolerance of the simplex check.
+    the simplex and zero off U, within the dtype-scaled tolerance of the simplex check, and
+    every entry on U but the largest equal to the smallest within a few ulps of their size
+    (a relative limit: the absolute simplex tolerance, 0.031 in bfloat16, would let through
+    labels such as ``[0.985, 0.015, 0, ...]``). Smoothed labels and
+    :meth:`NormalizedSoftLabel.sample`'s draws compute those entries identically: spread 0.
     """
 
     def __init__(self, unmasked: Tensor | None = None):
@@ -82,7 +75,7 @@ class _SmoothedOneHot(_Simplex):
         super().__init__()
 
     def check(self, value: Tensor) -> Tensor:
-        tolerance = _simplex_tolerance(value.dtype, value.shape[-1])
+        tolerance = simplex_tolerance(value.dtype)
         unmasked = torch.ones_like(value, dtype=torch.bool)
         if self.unmasked is not None:
             unmasked = unmasked & self.unmasked
@@ -90,8 +83,9 @@ class _SmoothedOneHot(_Simplex):
         second_largest = value.masked_fill(~unmasked, -torch.inf).topk(2, dim=-1).values[..., 1]
         # With one class left the only label is its one-hot vector: no spread to check.
         spread = torch.where(unmasked.sum(-1) > 1, second_largest - smallest, 0.0)
+        spread_limit = torch.clamp(4 * torch.finfo(value.dtype).eps * second_largest, min=1e-6)
         zero_off_support = ((value.abs() <= tolerance) | unmasked).all(-1)
-        return super().check(value) & (spread.abs() <= tolerance) & zero_off_support
+        return super().check(value) & (spread.abs() <= spread_limit) & zero_off_support
 
 
 smoothed_one_hot = _SmoothedOneHot()
