@@ -25,7 +25,7 @@ import numpy as np
 
 from probmoll.data import load_dataset
 from probmoll.data.corruptions import ALL_CORRUPTIONS, generate_corruptions
-from probmoll.data.corruptions.generate import _corrupt_range, image_seed
+from probmoll.data.corruptions.kernels import corrupt_range, image_seed
 
 FULL_IMAGES, SEVERITIES = 10_000, 5
 
@@ -45,7 +45,7 @@ def per_corruption(images: np.ndarray) -> list[tuple[str, float, float]]:
     for name in ALL_CORRUPTIONS:
         # Warm-up: imports, numba compilation, probmoll's frost cache.
         for severity in (1, 3):
-            _corrupt_range(images, name, severity, 0, 1, seed=0)
+            corrupt_range(images, name, severity, 0, 1, seed=0)
         start = time.perf_counter()
         # The package's spatter divides 0 by 0 on some images (probmoll mends it): quiet.
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -59,7 +59,7 @@ def per_corruption(images: np.ndarray) -> list[tuple[str, float, float]]:
         package = time.perf_counter() - start
         start = time.perf_counter()
         for severity in range(1, SEVERITIES + 1):
-            _corrupt_range(images, name, severity, 0, len(images), seed=0)
+            corrupt_range(images, name, severity, 0, len(images), seed=0)
         ours = time.perf_counter() - start
         count = len(images) * SEVERITIES
         rows.append((name, count / package, count / ours))

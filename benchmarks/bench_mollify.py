@@ -13,7 +13,7 @@ Claims:
    otherwise the same ``nn.Linear`` construction is rebuilt here from the DCT matrix
    (the output says which one ran).
 3. The whole batch mollification costs no more than the authors' pipeline, rebuilt
-   here from its description in ``shared/paper/NOTES.md`` (our code, not theirs): roles
+   here from its description (docs/paper-readings.md, pitfalls; our code, not theirs): roles
    drawn with numpy's global RNG, ``t ~ Beta(1, 2)`` from ``torch.distributions``,
    boolean-mask indexing to gather and scatter the noised and the blurred subsets
    (each a host synchronisation on an accelerator), the ``LinearDCT`` blur of claim 2
@@ -89,7 +89,8 @@ def authors_mollify(
     squared_frequencies: torch.Tensor,
     sigma_min: float = 0.3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One mini-batch mollified the way NOTES.md describes the authors' code.
+    """One mini-batch mollified the way the authors' code does it (docs/paper-readings.md,
+    pitfalls).
 
     Same maths as :class:`~probmoll.mollify.Mollifier` with default settings (roles
     uniform over clean/noise/blur, ``t ~ Beta(1, 2)``, Eq. 4 noise, Eqs. 5-6 blur with

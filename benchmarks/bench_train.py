@@ -34,8 +34,10 @@ from torchvision.transforms import v2
 
 from probmoll.models import create_model
 from probmoll.train.config import load_config
+from probmoll.train.data import load_data
 from probmoll.train.distributed import DistributedContext
-from probmoll.train.engine import Trainer, _torch_settings, load_data
+from probmoll.train.runtime import torch_settings
+from probmoll.train.trainer import Trainer
 
 DEFAULT_MODEL = "preact_resnet18_w16"
 
@@ -191,7 +193,7 @@ def main() -> None:
     plain = build_trainer(args, "mollify.enabled=false")
     mollified = build_trainer(args, "mollify.enabled=true")
     # The engine's own torch settings (threads, cuDNN/TF32 on a GPU), for both loops.
-    with _torch_settings(plain.config, torch.device(args.device)):
+    with torch_settings(plain.config, torch.device(args.device)):
         measure(args, plain, mollified)
 
 

@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "probmoll.train.cli",
         "train a classifier from a YAML config with key=value overrides",
     ),
-    "evaluate": ("probmoll.evaluate", "evaluate a checkpoint on clean and corrupted data"),
+    "evaluate": ("probmoll.evaluate.cli", "evaluate a checkpoint on clean and corrupted data"),
     "corrupt": (
         "probmoll.data.corruptions.cli",
         "generate a corrupted (-C style) copy of a dataset",

@@ -15,7 +15,6 @@ Writes to ``--out``:
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,11 @@ from probmoll.mollify import (
     label_smooth,
     noise,
 )
-from probmoll.utils.io import atomic_write_bytes, atomic_write_json
+from probmoll.utils.cli import positive_int
+from probmoll.utils.figures import new_figure, save_figure
+from probmoll.utils.io import atomic_write_json
 
 __all__ = ["add_arguments", "run"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def _temperatures(text: str) -> tuple[float, ...]:
@@ -72,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument(
         "--num-images",
-        type=_positive_int,
+        type=positive_int,
         default=4,
         help="images in the clean/noised/blurred grid (default: %(default)s)",
     )
@@ -84,13 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--batch-images",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="images in the mollified training batch figure (default: %(default)s)",
     )
     parser.add_argument(
         "--curve-images",
-        type=_positive_int,
+        type=positive_int,
         default=64,
         help="images measured for the PNG information curve (default: %(default)s)",
     )
@@ -117,15 +111,17 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     images, labels = standardised(args.num_images)
     grid = _grid_figure(images, labels, dataset.classes, args.temperatures, generator, show)
-    _save(grid, out / "mollification_grid.png")
+    save_figure(grid, out / "mollification_grid.png", dpi=110)
 
     images, labels = standardised(args.batch_images)
     batch = Mollifier(num_classes=len(dataset.classes))(images, labels, generator)
-    _save(_batch_figure(batch, labels, dataset.classes, show), out / "mollified_batch.png")
+    save_figure(
+        _batch_figure(batch, labels, dataset.classes, show), out / "mollified_batch.png", dpi=110
+    )
 
     curve_images, _ = _images(dataset, order[: args.curve_images])
     curve = blur_information_curve(curve_images, torch.linspace(0, 1, 21))
-    _save(_schedule_figure(curve, args.data), out / "schedules.png")
+    save_figure(_schedule_figure(curve, args.data), out / "schedules.png", dpi=110)
     summary = {
         "dataset": args.data,
         "png_images": curve.size_ratio.shape[1],
@@ -150,12 +146,10 @@ def _images(dataset, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def _grid_figure(images, labels, classes, temperatures, generator, show):
-    from matplotlib.figure import Figure
-
     num_classes = len(classes)
     columns = 1 + len(temperatures)
     rows = 2 * images.shape[0]
-    figure = Figure(figsize=(1.5 * columns, 1.75 * rows), layout="constrained")
+    figure = new_figure(figsize=(1.5 * columns, 1.75 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
     for index in range(images.shape[0]):
         image = images[index : index + 1]
@@ -181,12 +175,10 @@ def _grid_figure(images, labels, classes, temperatures, generator, show):
 
 
 def _batch_figure(batch, labels, classes, show):
-    from matplotlib.figure import Figure
-
     count = batch.x.shape[0]
     columns = min(count, 8)
     rows = -(-count // columns)
-    figure = Figure(figsize=(1.7 * columns, 2.5 * rows), layout="constrained")
+    figure = new_figure(figsize=(1.7 * columns, 2.5 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).reshape(-1)
     confidence = batch.y.gather(1, labels.unsqueeze(1)).squeeze(1)
     for index in range(count):
@@ -204,11 +196,9 @@ def _batch_figure(batch, labels, classes, show):
 
 
 def _schedule_figure(curve, dataset_name):
-    from matplotlib.figure import Figure
-
     t = curve.t.numpy()
     removed = (1 - curve.size_ratio).clamp(0, 1)
-    figure = Figure(figsize=(5.5, 4), layout="constrained")
+    figure = new_figure(figsize=(5.5, 4), layout="constrained")
     axis = figure.subplots()
     axis.plot(t, gamma_noise(curve.t).numpy(), label="γ noise = sin²(tπ/2) (Eq. 12)")
     axis.plot(t, gamma_blur(curve.t).numpy(), label="γ blur = t (Eq. 13)")
@@ -230,9 +220,3 @@ def _draw(axis, pixels: np.ndarray, title: str, caption: str) -> None:
     axis.set_xlabel(caption, fontsize=7)
     axis.set_xticks([])
     axis.set_yticks([])
-
-
-def _save(figure, path: Path) -> None:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    atomic_write_bytes(path, buffer.getvalue())

@@ -1,137 +1,17 @@
-"""Figures of an evaluation: metrics over corruption severity and reliability diagrams.
+"""Figures of an evaluation; they live in :mod:`probmoll.evaluate.plots` now."""
 
-Every function reads the results of :func:`probmoll.evaluate.evaluate_model`
-(the content of a ``metrics.json``), draws on a fresh matplotlib
-:class:`~matplotlib.figure.Figure` (Agg canvas, no pyplot state, so it works
-headless and in threads) and optionally writes a PNG atomically.
-"""
+from probmoll.evaluate.plots import (
+    SEVERITY_PANELS,
+    plot_reliability_diagrams,
+    plot_severity_curves,
+    severity_curve,
+)
+from probmoll.utils.figures import save_figure
 
-from __future__ import annotations
-
-import io
-import os
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from probmoll.utils.io import atomic_write_bytes
-
-__all__ = ["plot_reliability_diagrams", "plot_severity_curves", "save_figure", "severity_curve"]
-
-# (key in the results, axis label, scale): error is shown in percent as in the paper.
-SEVERITY_PANELS = (("error", "Error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE", 1.0))
-
-
-def save_figure(figure: Figure, path: str | os.PathLike, *, dpi: int = 150) -> Path:
-    """Write ``figure`` as a PNG to ``path`` atomically; returns the path."""
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure)
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def severity_curve(results: Mapping[str, Any], metric: str) -> tuple[list[int], list[float]]:
-    """``(severities, values)`` of one metric: 0 is the clean split, then each severity's
-    mean over the benchmark corruptions (the curves of Figs. 9 and 10)."""
-    levels: list[int] = []
-    values: list[float] = []
-    clean = results.get("clean")
-    if clean is not None and metric in clean:
-        levels.append(0)
-        values.append(float(clean[metric]))
-    corrupted = results.get("corrupted") or {}
-    for level, summary in sorted(
-        corrupted.get("by_severity", {}).items(), key=lambda item: int(item[0])
-    ):
-        if metric in summary:
-            levels.append(int(level))
-            values.append(float(summary[metric]))
-    return levels, values
-
-
-def plot_severity_curves(
-    runs: Mapping[str, Mapping[str, Any]], path: str | os.PathLike | None = None
-) -> Figure:
-    """Error, NLL and ECE against corruption severity (0 = clean), one line per run.
-
-    Parameters
-    ----------
-    runs : mapping
-        ``{label: results}``; ``results`` as returned by ``evaluate_model`` or read
-        from ``metrics.json``.
-    path : path-like, optional
-        Where to write the PNG.
-    """
-    if not runs:
-        raise ValueError("plot_severity_curves needs at least one run")
-    figure = Figure(figsize=(4.0 * len(SEVERITY_PANELS), 3.4), layout="constrained")
-    axes = figure.subplots(1, len(SEVERITY_PANELS))
-    for axis, (metric, label, scale) in zip(axes, SEVERITY_PANELS, strict=True):
-        for name, results in runs.items():
-            levels, values = severity_curve(results, metric)
-            if levels:
-                axis.plot(levels, [scale * v for v in values], marker="o", label=name)
-        axis.set_xlabel("corruption severity (0 = clean)")
-        axis.set_ylabel(label)
-        axis.set_xticks(range(6))
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
-    if path is not None:
-        save_figure(figure, path)
-    return figure
-
-
-def plot_reliability_diagrams(
-    diagrams: Mapping[str, Mapping[str, Any]], path: str | os.PathLike | None = None
-) -> Figure:
-    """Reliability diagrams: accuracy per confidence bin against the diagonal.
-
-    Parameters
-    ----------
-    diagrams : mapping
-        ``{title: diagram}`` with ``bin_edges``, ``count``, ``mean_confidence`` and
-        ``accuracy`` lists (``results["reliability"]`` of an evaluation); empty bins
-        hold ``None``.
-    path : path-like, optional
-        Where to write the PNG.
-    """
-    diagrams = {title: diagram for title, diagram in diagrams.items() if diagram}
-    if not diagrams:
-        raise ValueError("plot_reliability_diagrams needs at least one diagram")
-    figure = Figure(figsize=(3.6 * len(diagrams), 3.6), layout="constrained")
-    axes = figure.subplots(1, len(diagrams), squeeze=False)[0]
-    for axis, (title, diagram) in zip(axes, diagrams.items(), strict=True):
-        edges = diagram["bin_edges"]
-        lefts = edges[:-1]
-        widths = [right - left for left, right in zip(edges[:-1], edges[1:], strict=True)]
-        # Empty bins (None) draw no bar.
-        accuracy = [0.0 if a is None else a for a in diagram["accuracy"]]
-        confidence = [
-            accuracy[index] if c is None else c
-            for index, c in enumerate(diagram["mean_confidence"])
-        ]
-        axis.bar(lefts, accuracy, width=widths, align="edge", edgecolor="black", label="accuracy")
-        gaps = [c - a for a, c in zip(accuracy, confidence, strict=True)]
-        axis.bar(
-            lefts,
-            gaps,
-            bottom=accuracy,
-            width=widths,
-            align="edge",
-            color="tab:red",
-            alpha=0.35,
-            label="gap to confidence",
-        )
-        axis.plot([0, 1], [0, 1], linestyle="--", color="gray")
-        axis.set_xlim(0, 1)
-        axis.set_ylim(0, 1)
-        axis.set_xlabel("confidence")
-        axis.set_ylabel("accuracy")
-        axis.set_title(f"{title} (n = {sum(diagram['count'])})")
-    axes[0].legend(loc="upper left", fontsize="small")
-    if path is not None:
-        save_figure(figure, path)
-    return figure
+__all__ = [
+    "SEVERITY_PANELS",
+    "plot_reliability_diagrams",
+    "plot_severity_curves",
+    "save_figure",
+    "severity_curve",
+]

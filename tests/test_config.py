@@ -32,8 +32,8 @@ CONFIGS = sorted((REPO / "experiments" / "configs").glob("*.yaml"))
 
 
 def test_defaults_follow_the_paper_recipe():
-    # Sec. 4 and NOTES.md erratum 9: SGD, lr 0.01, momentum 0.9, weight decay 5e-4,
-    # cosine annealing, batch 128, 300 epochs.
+    # Sec. 4 and docs/paper-readings.md, reading 9: SGD, lr 0.01, momentum 0.9,
+    # weight decay 5e-4, cosine annealing, batch 128, 300 epochs.
     config = TrainConfig(out="x")
     assert (config.optim.name, config.optim.lr, config.optim.momentum) == ("sgd", 0.01, 0.9)
     assert config.optim.weight_decay == 5e-4
@@ -183,7 +183,7 @@ def test_fashion_mnist_pads_never_crops():
         load_config(fmnist, ["data.options.pad_to=wide"])
 
 
-def test_model_kwargs_follow_the_factory_signature(monkeypatch):
+def test_model_kwargs_follow_the_factory_signature():
     from probmoll.models import registry
 
     def open_factory(num_classes, in_channels=3, image_size=32, **options):
@@ -192,19 +192,22 @@ def test_model_kwargs_follow_the_factory_signature(monkeypatch):
     def needs_depth(num_classes, in_channels=3, image_size=32, *, depth: int):
         raise AssertionError("validation must not build the model")
 
-    monkeypatch.setitem(registry._MODELS, "open_factory", open_factory)
-    monkeypatch.setitem(registry._MODELS, "needs_depth", needs_depth)
-    # **options: any name goes (the factory decides)
-    load_config(None, ["out=x", "model.name=open_factory", "model.kwargs={anything: 1}"])
-    with pytest.raises(ConfigError, match=r"model.kwargs do not fit model 'needs_depth'.*depth"):
-        load_config(None, ["out=x", "model.name=needs_depth"])
-    with pytest.raises(ConfigError, match=r"model.kwargs.depth must be an integer"):
-        load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: deep}"])
-    load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: 3}"])
-    # torchvision's ResNet-50 takes pretrained weights, not a width
-    load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={weights: null}"])
-    with pytest.raises(ConfigError, match=r"model.kwargs.width .* valid options: weights"):
-        load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={width: 8}"])
+    with registry.MODELS.scoped():
+        registry.MODELS.add("open_factory", open_factory)
+        registry.MODELS.add("needs_depth", needs_depth)
+        # **options: any name goes (the factory decides)
+        load_config(None, ["out=x", "model.name=open_factory", "model.kwargs={anything: 1}"])
+        with pytest.raises(
+            ConfigError, match=r"model.kwargs do not fit model 'needs_depth'.*depth"
+        ):
+            load_config(None, ["out=x", "model.name=needs_depth"])
+        with pytest.raises(ConfigError, match=r"model.kwargs.depth must be an integer"):
+            load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: deep}"])
+        load_config(None, ["out=x", "model.name=needs_depth", "model.kwargs={depth: 3}"])
+        # torchvision's ResNet-50 takes pretrained weights, not a width
+        load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={weights: null}"])
+        with pytest.raises(ConfigError, match=r"model.kwargs.width .* valid options: weights"):
+            load_config(None, ["out=x", "model.name=resnet50_imagenet", "model.kwargs={width: 8}"])
 
 
 def test_documented_errors_match_the_code():

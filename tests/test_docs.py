@@ -73,14 +73,12 @@ def sandbox(tmp_path, monkeypatch):
     monkeypatch.chdir(work)
     monkeypatch.setenv("PROBMOLL_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("PROBMOLL_CACHE", str(tmp_path / "cache"))
-    models = dict(model_registry._MODELS)
-    datasets = dict(dataset_registry._LOADERS)
-    with torch.random.fork_rng(devices=[]):
+    with (
+        model_registry.MODELS.scoped(),
+        dataset_registry.DATASETS.scoped(),
+        torch.random.fork_rng(devices=[]),
+    ):
         yield work
-    model_registry._MODELS.clear()
-    model_registry._MODELS.update(models)
-    dataset_registry._LOADERS.clear()
-    dataset_registry._LOADERS.update(datasets)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -304,7 +304,11 @@ def test_reference_errors_add_mce_and_relative_mce(small_run, tmp_path):
             r"error 55\.0 is outside \[0, 1\] \(errors are fractions",
         ),
         ({"fog": 0.5, "rain": 0.5}, [], "unknown corruption 'rain'"),
-        ({"fog": {"6": 0.5}, "contrast": 0.5}, [], "severity '6' is not one of 1..5"),
+        (
+            {"fog": {"6": 0.5}, "contrast": 0.5},
+            [],
+            r"entry 'fog': severities must be integers in 1\.\.5 \(a non-empty list\), got \[6\]",
+        ),
         ({"fog": {"1": "high"}}, [], "severity 1: expected an error"),
         ({"fog": 0.5}, [], r"no reference errors for the evaluated corruptions \['contrast'\]"),
         ({"fog": {"1": 0.5}, "contrast": 0.5}, [], r"'fog' at severities \[2, 3, 4, 5\]"),
@@ -324,7 +328,7 @@ def test_reference_errors_add_mce_and_relative_mce(small_run, tmp_path):
         ),
         ({"fog": {str(s): 0.0 for s in range(1, 6)}, "contrast": 0.5}, [], "'fog' sum to 0"),
         ([0.5, 0.6], [], "must hold a non-empty JSON object"),
-        ("{not json", [], "is not valid JSON"),
+        ("{not json", [], r"reference\.json: not valid JSON"),
     ],
 )
 def test_bad_reference_errors_are_refused_before_evaluating(
@@ -354,7 +358,7 @@ def test_reference_errors_mce_cannot_use_fail_without_evaluating(
     def never(*args, **kwargs):
         raise AssertionError("evaluate_model ran with a reference mCE cannot use")
 
-    monkeypatch.setattr(evaluate, "evaluate_model", never)
+    monkeypatch.setattr("probmoll.evaluate.cli.evaluate_model", never)
     argv = ["--corruptions", str(sets), "--reference-errors", str(reference)]
     assert evaluate.run(parse(small_argv(small_run, tmp_path, *argv))) == 2
     error = capsys.readouterr().err

@@ -130,8 +130,8 @@ def test_partial_benchmark_is_flagged(evaluated):
     [
         ({"corruptions": ["made_up"]}, r"\['made_up'\] are not in the set"),
         ({"corruptions": list(HELDOUT_CORRUPTIONS)}, "no benchmark corruption"),
-        ({"severities": (1, 1)}, "repeats"),
-        ({"severities": (0,)}, "positive"),
+        ({"severities": (1, 1)}, "must not repeat a level"),
+        ({"severities": (0,)}, r"integers in 1\.\.5 \(a non-empty list\), got \[0\]"),
     ],
 )
 def test_bad_selections_are_refused(kwargs, match):

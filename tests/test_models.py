@@ -25,9 +25,10 @@ def test_registered_models_map_images_to_logits(name, in_channels, size):
 @pytest.mark.parametrize(
     "name,expected",
     [
-        # Closed-form counts of the CIFAR-10 architectures (conv + BN + fc parameters).
+        # Closed-form counts of the CIFAR-10 architectures (conv + BN + fc parameters);
+        # docs/paper-readings.md, reading 8.
         ("preact_resnet18", 11_172_170),
-        ("preact_resnet50", 23_513_162),  # the paper quotes 23.7M (NOTES.md erratum 8)
+        ("preact_resnet50", 23_513_162),  # the paper quotes 23.7M
     ],
 )
 def test_parameter_counts(name, expected):

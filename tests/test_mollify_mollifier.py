@@ -351,6 +351,24 @@ def test_disabled_config_builds_an_all_clean_mollifier():
     assert out.x is x and (out.roles == Role.CLEAN).all() and torch.equal(out.y, torch.eye(10)[y])
 
 
+def test_is_identity_when_the_only_role_is_clean():
+    disabled = MollifyConfig(enabled=False, roles=["noise", "blur"], blur_schedule="png")
+    mollifier = create_mollifier(disabled, 10, images=torch.zeros(2, 3, 8, 8))
+    assert mollifier.is_identity and mollifier.config.roles == ("clean",)
+    assert mollifier.blur_curve is None  # nothing measured
+    assert MollifyConfig(enabled=False).build(num_classes=10).is_identity
+    assert Mollifier(roles=["clean"], num_classes=10).is_identity
+    # Zero-weight roles still cost a random draw per batch: not an identity.
+    assert not Mollifier(weights=[1, 0, 0], num_classes=10).is_identity
+    assert not Mollifier(num_classes=10).is_identity
+    x, y = batch()
+    generator = torch.Generator().manual_seed(3)
+    state = generator.get_state()
+    out = mollifier(x, y, generator)
+    assert out.x is x and not out.t.any() and not out.gamma.any()
+    assert torch.equal(generator.get_state(), state)  # nothing drawn
+
+
 BAD_CONFIGS = [
     ({"beta": 0}, "beta"),
     ({"alpha": -1.0}, "alpha"),

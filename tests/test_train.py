@@ -21,7 +21,7 @@ from probmoll.evaluate import evaluate_model
 from probmoll.metrics import ClassificationMetrics
 from probmoll.models import load_checkpoint, model_from_checkpoint
 from probmoll.mollify import create_mollifier
-from probmoll.train import engine
+from probmoll.train import data as train_data
 from probmoll.train.config import ConfigError, load_config
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.engine import (
@@ -367,9 +367,10 @@ def mapped_dataset(tmp_path, monkeypatch):
         copies.append(split.split)
         return to_tensor(split, device)
 
-    monkeypatch.setitem(registry._LOADERS, "mapped", load_mapped)
     monkeypatch.setattr(DatasetSplit, "to_tensor", counting_to_tensor)
-    return copies
+    with registry.DATASETS.scoped():
+        registry.DATASETS.add("mapped", load_mapped)
+        yield copies
 
 
 @pytest.mark.parametrize("policy", ["fcr", "fcr+randaug"])
@@ -437,7 +438,7 @@ def test_png_blur_schedule_is_measured_on_a_memory_mapped_training_set(tmp_path,
 def test_auto_placement_on_the_cpu(
     tmp_path, mapped_dataset, monkeypatch, name, available, on_device
 ):
-    monkeypatch.setattr(engine, "_available_ram", lambda: available)
+    monkeypatch.setattr(train_data, "_available_ram", lambda: available)
     options = ["data.options={}"] if name == "mapped" else []  # else TINY's synthetic set
     config = tiny_config(tmp_path, f"data.name={name}", *options, "data.on_device=auto")
     data = load_data(config, torch.device("cpu"), DistributedContext())

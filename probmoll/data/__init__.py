@@ -13,11 +13,20 @@
 from . import cifar, fashion_mnist, imagenet, synthetic, user  # noqa: F401  (register loaders)
 from .cache import default_cache_dir, default_data_root
 from .dataset import DatasetSplit, channel_stats, load_npz
-from .registry import dataset_options, list_datasets, load_dataset, register_dataset
+from .registry import (
+    DATASETS,
+    dataset_loader,
+    dataset_options,
+    list_datasets,
+    load_dataset,
+    register_dataset,
+)
 
 __all__ = [
+    "DATASETS",
     "DatasetSplit",
     "channel_stats",
+    "dataset_loader",
     "dataset_options",
     "default_cache_dir",
     "default_data_root",

@@ -2,7 +2,8 @@
 
 A loader is a function ``loader(split, *, root, cache_dir, download, **options)`` returning
 a :class:`~probmoll.data.DatasetSplit`; its keyword-only parameters beyond the common four
-are the dataset's options (e.g. ``pad_to`` for Fashion-MNIST).
+are the dataset's options (e.g. ``pad_to`` for Fashion-MNIST). Loaders live in
+:data:`DATASETS`, whose names are case-insensitive.
 """
 
 from __future__ import annotations
@@ -13,18 +14,33 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from probmoll.utils.registry import Registry
+
 from .dataset import DatasetSplit
 
-__all__ = ["check_split", "list_datasets", "load_dataset", "register_dataset"]
+__all__ = [
+    "DATASETS",
+    "check_split",
+    "dataset_loader",
+    "dataset_options",
+    "list_datasets",
+    "load_dataset",
+    "register_dataset",
+]
 
+Loader = Callable[..., DatasetSplit]
 _COMMON = ("root", "cache_dir", "download")
-_LOADERS: dict[str, Callable[..., DatasetSplit]] = {}
+#: The registered dataset loaders, by lower-case name (:func:`register_dataset`).
+DATASETS: Registry[Loader] = Registry(
+    "dataset", case_sensitive=False, listing="registered datasets"
+)
 
 
-def register_dataset(
-    name: str,
-) -> Callable[[Callable[..., DatasetSplit]], Callable[..., DatasetSplit]]:
-    """Decorator registering a dataset loader under ``name``.
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Decorator registering a dataset loader under ``name`` (case-insensitive).
+
+    The loader must accept the keyword arguments ``root``, ``cache_dir`` and
+    ``download`` (TypeError otherwise); a name taken by another loader raises ValueError.
 
     Examples
     --------
@@ -32,30 +48,26 @@ def register_dataset(
     ... def load_my_data(split, *, root=None, cache_dir=None, download=False, size=32):
     ...     ...
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"dataset name must be a non-empty str, got {name!r}")
+    add = DATASETS.register(name)  # a name that is not a non-empty str: TypeError
 
-    def decorator(loader: Callable[..., DatasetSplit]) -> Callable[..., DatasetSplit]:
-        if name in _LOADERS and _LOADERS[name] is not loader:
-            raise ValueError(f"a dataset named {name!r} is already registered")
+    def decorator(loader: Loader) -> Loader:
         parameters = inspect.signature(loader).parameters
         missing = [p for p in _COMMON if p not in parameters]
         if missing:
             raise TypeError(f"loader for {name!r} must accept keyword arguments {missing}")
-        _LOADERS[name] = loader
-        return loader
+        return add(loader)
 
     return decorator
 
 
 def list_datasets() -> list[str]:
     """Names of the registered datasets, sorted."""
-    return sorted(_LOADERS)
+    return DATASETS.names()
 
 
 def dataset_options(name: str) -> list[str]:
     """The options (keyword arguments beyond root/cache_dir/download) that ``name`` accepts."""
-    loader = _get_loader(name)
+    loader = dataset_loader(name)
     return [
         p.name
         for p in inspect.signature(loader).parameters.values()
@@ -63,13 +75,27 @@ def dataset_options(name: str) -> list[str]:
     ]
 
 
-def _get_loader(name: str) -> Callable[..., DatasetSplit]:
-    if not isinstance(name, str):
-        raise TypeError(f"dataset name must be a str, got {type(name).__name__}")
-    key = name.lower()
-    if key not in _LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; registered datasets: {list_datasets()}")
-    return _LOADERS[key]
+def dataset_loader(name: str) -> Loader:
+    """The loader registered under ``name`` (case-insensitive).
+
+    Parameters
+    ----------
+    name : str
+        A name from :func:`list_datasets`.
+
+    Returns
+    -------
+    callable
+        ``loader(split, *, root, cache_dir, download, **options) -> DatasetSplit``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the registered datasets.
+    TypeError
+        When ``name`` is not a non-empty ``str``.
+    """
+    return DATASETS.get(name)
 
 
 def load_dataset(
@@ -107,7 +133,7 @@ def load_dataset(
     -------
     DatasetSplit
     """
-    loader = _get_loader(name)
+    loader = dataset_loader(name)
     if not isinstance(split, str):
         raise TypeError(f"split must be a str, got {split!r}")
     valid = dataset_options(name)

@@ -4,8 +4,10 @@
   cross-entropy, tempered categorical, normalized cross-entropy (``log_partition``),
   Dirichlet view.
 - :mod:`~probmoll.likelihoods.estimators` -- estimators over ``(K, B)`` log-likelihoods of
-  K augmented copies: Jensen, log-mean-exp, Durbin-Koopman, geometric; a registry.
-- :mod:`~probmoll.likelihoods.objective` -- ``LikelihoodConfig`` and the ``Objective`` loss.
+  K augmented copies: Jensen, log-mean-exp, Durbin-Koopman, geometric; their registry
+  :data:`ESTIMATORS`.
+- :mod:`~probmoll.likelihoods.objective` -- ``LikelihoodConfig`` and the ``Objective`` loss;
+  the registry of likelihood forms, :data:`LIKELIHOOD_FORMS`.
 - :mod:`~probmoll.likelihoods.distributions` -- the forms as Pyro distributions.
 
 See docs/likelihoods.md.
@@ -18,6 +20,7 @@ from probmoll.likelihoods.distributions import (
     smoothed_one_hot,
 )
 from probmoll.likelihoods.estimators import (
+    ESTIMATORS,
     EstimatorSpec,
     durbin_koopman,
     geometric,
@@ -40,6 +43,7 @@ from probmoll.likelihoods.forms import (
 )
 from probmoll.likelihoods.objective import (
     LABEL_FORMS,
+    LIKELIHOOD_FORMS,
     LikelihoodConfig,
     LikelihoodFormSpec,
     Objective,
@@ -49,7 +53,9 @@ from probmoll.likelihoods.objective import (
 )
 
 __all__ = [
+    "ESTIMATORS",
     "LABEL_FORMS",
+    "LIKELIHOOD_FORMS",
     "EstimatorSpec",
     "LikelihoodConfig",
     "LikelihoodFormSpec",

@@ -37,7 +37,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from probmoll.utils.registry import Registry
+
 __all__ = [
+    "ESTIMATORS",
     "EstimatorSpec",
     "durbin_koopman",
     "geometric",
@@ -240,7 +243,8 @@ class EstimatorSpec:
     accepts_temperature: bool = False
 
 
-_ESTIMATORS: dict[str, EstimatorSpec] = {}
+#: The registered estimators, by name (:func:`register_estimator`, :func:`get_estimator_spec`).
+ESTIMATORS: Registry[EstimatorSpec] = Registry("estimator")
 
 
 def register_estimator(name: str, fn: Callable[..., Tensor] | None = None, *, min_copies: int = 1):
@@ -249,36 +253,29 @@ def register_estimator(name: str, fn: Callable[..., Tensor] | None = None, *, mi
     Parameters
     ----------
     name : str
-        Registry key (must be new).
+        Name in :data:`ESTIMATORS` (must be new: a taken name raises ValueError).
     fn : callable, optional
         ``fn(logp, *, dim=0) -> Tensor`` reducing the copies dimension; it may take a
         ``temperature`` argument, which :class:`~probmoll.likelihoods.Objective` then passes.
     min_copies : int
         Fewest copies per example ``fn`` accepts (checked by ``LikelihoodConfig``).
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"estimator name must be a non-empty string, got {name!r}")
+    add = ESTIMATORS.register(name)  # a name that is not a non-empty str: TypeError
     if isinstance(min_copies, bool) or not isinstance(min_copies, int) or min_copies < 1:
         raise ValueError(f"min_copies must be an int >= 1, got {min_copies!r}")
 
     def decorate(estimator: Callable[..., Tensor]) -> Callable[..., Tensor]:
-        if name in _ESTIMATORS:
-            raise ValueError(f"estimator {name!r} is already registered")
         accepts_temperature = "temperature" in inspect.signature(estimator).parameters
-        _ESTIMATORS[name] = EstimatorSpec(name, estimator, min_copies, accepts_temperature)
+        add(EstimatorSpec(name, estimator, min_copies, accepts_temperature))
         return estimator
 
     return decorate if fn is None else decorate(fn)
 
 
 def get_estimator_spec(name: str) -> EstimatorSpec:
-    """The :class:`EstimatorSpec` registered under ``name``."""
-    try:
-        return _ESTIMATORS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown estimator {name!r}; valid estimators: {', '.join(list_estimators())}"
-        ) from None
+    """The :class:`EstimatorSpec` registered under ``name``; an unknown name raises a
+    ValueError listing the registered ones."""
+    return ESTIMATORS.get(name)
 
 
 def get_estimator(name: str) -> Callable[..., Tensor]:
@@ -288,7 +285,7 @@ def get_estimator(name: str) -> Callable[..., Tensor]:
 
 def list_estimators() -> list[str]:
     """Names of the registered estimators, sorted."""
-    return sorted(_ESTIMATORS)
+    return ESTIMATORS.names()
 
 
 register_estimator("jensen", jensen)

@@ -212,7 +212,8 @@ def log_partition(logits: Tensor) -> Tensor:
 
     With smoothed labels :math:`y(a, e_j) = (1 - a) e_j + a \mathbf{1}/C`, :math:`a \in [0, 1]`,
     :math:`j \in \{1..C\}` (Appendix C's :math:`a` is the smoothing amount :math:`\gamma_t`
-    itself; the text's ":math:`a = \gamma_t - 1`" is an erratum),
+    itself; the text's ":math:`a = \gamma_t - 1`" is an erratum, docs/paper-readings.md,
+    reading 2),
 
     .. math::
 

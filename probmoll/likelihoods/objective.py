@@ -32,11 +32,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from probmoll.likelihoods.estimators import get_estimator_spec, list_estimators
+from probmoll.likelihoods.estimators import EstimatorSpec, get_estimator_spec, list_estimators
 from probmoll.likelihoods.forms import normalized_log_likelihood, soft_label_log_likelihood
+from probmoll.mollify.labels import LabelForm
+from probmoll.utils.registry import Registry
 
 __all__ = [
     "LABEL_FORMS",
+    "LIKELIHOOD_FORMS",
     "LikelihoodConfig",
     "LikelihoodFormSpec",
     "Objective",
@@ -45,8 +48,9 @@ __all__ = [
     "register_likelihood_form",
 ]
 
-# The label forms of probmoll.mollify.Mollifier: which soft target a mollified image gets.
-LABEL_FORMS = ("smooth", "temper", "none")
+#: The label forms of :class:`probmoll.mollify.Mollifier` (the values of
+#: :class:`~probmoll.mollify.LabelForm`): which soft target a mollified image gets.
+LABEL_FORMS: tuple[str, ...] = tuple(form.value for form in LabelForm)
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ class LikelihoodFormSpec:
     description: str = ""
 
 
-_FORMS: dict[str, LikelihoodFormSpec] = {}
+#: The registered likelihood forms, by name (:func:`register_likelihood_form`).
+LIKELIHOOD_FORMS: Registry[LikelihoodFormSpec] = Registry("likelihood form")
 
 
 def register_likelihood_form(
@@ -77,38 +82,34 @@ def register_likelihood_form(
     Parameters
     ----------
     name : str
-        Registry key (must be new).
+        Name in :data:`LIKELIHOOD_FORMS` (must be new: a taken name raises ValueError).
     log_likelihood : callable
         ``(logits (..., C), targets) -> (...)`` per-example log-likelihood.
-    label_form : str
-        The mollifier label form the targets must come from: one of :data:`LABEL_FORMS`.
+    label_form : str or LabelForm
+        The mollifier label form the targets must come from: one of :data:`LABEL_FORMS`
+        (stored as the plain string).
     description : str
         One line shown by listings.
     """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"likelihood form name must be a non-empty string, got {name!r}")
-    if name in _FORMS:
-        raise ValueError(f"likelihood form {name!r} is already registered")
-    if label_form not in LABEL_FORMS:
-        raise ValueError(f"unknown label_form {label_form!r}; valid: {', '.join(LABEL_FORMS)}")
-    spec = LikelihoodFormSpec(name, log_likelihood, label_form, description)
-    _FORMS[name] = spec
-    return spec
+    add = LIKELIHOOD_FORMS.register(name)  # a name that is not a non-empty str: TypeError
+    try:
+        label_form = LabelForm(label_form).value
+    except ValueError:
+        raise ValueError(
+            f"unknown label_form {label_form!r}; valid: {', '.join(LABEL_FORMS)}"
+        ) from None
+    return add(LikelihoodFormSpec(name, log_likelihood, label_form, description))
 
 
 def get_likelihood_form(name: str) -> LikelihoodFormSpec:
-    """The :class:`LikelihoodFormSpec` registered under ``name``."""
-    try:
-        return _FORMS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown likelihood form {name!r}; valid forms: {', '.join(list_likelihood_forms())}"
-        ) from None
+    """The :class:`LikelihoodFormSpec` registered under ``name``; an unknown name raises a
+    ValueError listing the registered ones."""
+    return LIKELIHOOD_FORMS.get(name)
 
 
 def list_likelihood_forms() -> list[str]:
     """Names of the registered likelihood forms, sorted."""
-    return sorted(_FORMS)
+    return LIKELIHOOD_FORMS.names()
 
 
 register_likelihood_form(
@@ -169,10 +170,10 @@ class LikelihoodConfig:
             raise TypeError(f"temperature must be a float > 0, got {self.temperature!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be finite and > 0, got {self.temperature!r}")
-        tempered = [
-            name for name in list_estimators() if get_estimator_spec(name).accepts_temperature
-        ]
         if self.temperature != 1 and not estimator.accepts_temperature:
+            tempered = [
+                name for name in list_estimators() if get_estimator_spec(name).accepts_temperature
+            ]
             raise ValueError(
                 f"temperature={self.temperature!r} has no effect with estimator "
                 f"{estimator.name!r}; it applies to: {', '.join(tempered)}"
@@ -181,6 +182,21 @@ class LikelihoodConfig:
         object.__setattr__(self, "form", form.name)
         object.__setattr__(self, "estimator", estimator.name)
         object.__setattr__(self, "temperature", float(self.temperature))
+        # The registry entries, resolved once here (not dataclass fields: they take no part
+        # in equality, repr or the YAML form of the config).
+        object.__setattr__(self, "_form_spec", form)
+        object.__setattr__(self, "_estimator_spec", estimator)
+
+    @property
+    def form_spec(self) -> LikelihoodFormSpec:
+        """The registered :class:`LikelihoodFormSpec` of :attr:`form`."""
+        return self._form_spec
+
+    @property
+    def estimator_spec(self) -> EstimatorSpec:
+        """The registered :class:`~probmoll.likelihoods.estimators.EstimatorSpec` of
+        :attr:`estimator`."""
+        return self._estimator_spec
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> LikelihoodConfig:
@@ -217,8 +233,8 @@ class Objective(nn.Module):
         elif fields:
             config = dataclasses.replace(config, **fields)
         self.config = config
-        self._form = get_likelihood_form(config.form)
-        self._estimator = get_estimator_spec(config.estimator)
+        self._form = config.form_spec
+        self._estimator = config.estimator_spec
 
     @property
     def k(self) -> int:

@@ -15,11 +15,18 @@ from probmoll.models.checkpoint import (
     save_checkpoint,
 )
 from probmoll.models.preact_resnet import PreActBasicBlock, PreActBottleneck, PreActResNet
-from probmoll.models.registry import create_model, list_models, model_factory, register_model
+from probmoll.models.registry import (
+    MODELS,
+    create_model,
+    list_models,
+    model_factory,
+    register_model,
+)
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_NAME",
+    "MODELS",
     "PreActBasicBlock",
     "PreActBottleneck",
     "PreActResNet",

@@ -4,7 +4,8 @@ The CIFAR-style network the paper trains (Sec. 4): a 3x3 stem at full resolution
 stages of widths ``w, 2w, 4w, 8w`` (``w = 64`` by default) with strides 1, 2, 2, 2, a final
 BatchNorm-ReLU (the pre-activation design leaves the last block un-normalised) and global
 average pooling. preact-ResNet-50 uses bottleneck blocks with expansion 4 and has
-23.5M parameters for 10 classes (the paper quotes 23.7M; NOTES.md erratum 8).
+23.5M parameters for 10 classes (the paper quotes 23.7M; docs/paper-readings.md,
+reading 8).
 
 ``image_size`` picks the stem: up to 32 pixels a stride-1 3x3 convolution (CIFAR, 32x32
 Fashion-MNIST); for 64x64 inputs (TinyImageNet) the same stem followed by no pooling, so

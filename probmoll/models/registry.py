@@ -10,37 +10,31 @@ from collections.abc import Callable
 
 from torch import nn
 
-__all__ = ["create_model", "list_models", "model_factory", "register_model"]
+from probmoll.utils.registry import Registry
+
+__all__ = ["MODELS", "create_model", "list_models", "model_factory", "register_model"]
 
 ModelFactory = Callable[..., nn.Module]
-_MODELS: dict[str, ModelFactory] = {}
+#: The registered model factories, by name (:func:`register_model`).
+MODELS: Registry[ModelFactory] = Registry("model", listing="valid names")
 
 
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering ``factory(num_classes, in_channels, image_size, **kwargs)``."""
+    """Decorator registering ``factory(num_classes, in_channels, image_size, **kwargs)``.
 
-    def decorator(factory: ModelFactory) -> ModelFactory:
-        if name in _MODELS:
-            raise ValueError(f"model {name!r} is already registered")
-        _MODELS[name] = factory
-        return factory
-
-    return decorator
+    A name taken by another factory raises ValueError.
+    """
+    return MODELS.register(name)
 
 
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model`, sorted."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def model_factory(name: str) -> ModelFactory:
     """The factory registered under ``name``; a ``ValueError`` lists the valid names."""
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown model {name!r}; valid names: {', '.join(list_models())}"
-        ) from None
+    return MODELS.get(name)
 
 
 def create_model(

@@ -12,28 +12,28 @@ per-image levels (a number, or a tensor of the leading batch shape):
   curve interpolated on the device for training
 
 :class:`Mollifier` (built from a :class:`MollifyConfig` by :func:`create_mollifier`)
-draws a role and a temperature per image and applies the kernels to a whole batch (Sec. 4).
+draws a role and a temperature per image (:mod:`probmoll.mollify.sampling`) and applies the
+kernels to a whole batch (Sec. 4); :class:`LabelForm` and :class:`BlurSchedule` name the
+label forms and blur label schedules.
 """
 
 from probmoll.mollify.blur import blur, heat_blur, sigma_blur
 from probmoll.mollify.dct import dct_2d, dct_matrix, idct_2d
-from probmoll.mollify.labels import as_soft_targets, label_smooth, label_temper, simplex_tolerance
-from probmoll.mollify.mollifier import (
+from probmoll.mollify.labels import (
+    LabelForm,
+    as_soft_targets,
+    label_smooth,
+    label_temper,
+    simplex_tolerance,
+)
+from probmoll.mollify.mollifier import MollifiedBatch, Mollifier, MollifyConfig, create_mollifier
+from probmoll.mollify.noise import noise, noise_coefficients
+from probmoll.mollify.sampling import ROLE_NAMES, Role, sample_beta
+from probmoll.mollify.schedules import (
     PNG_CURVE_IMAGES,
     PNG_CURVE_POINTS,
-    ROLE_NAMES,
-    BlurSchedule,
-    LabelForm,
-    MollifiedBatch,
-    Mollifier,
-    MollifyConfig,
-    Role,
-    create_mollifier,
-    sample_beta,
-)
-from probmoll.mollify.noise import noise, noise_coefficients
-from probmoll.mollify.schedules import (
     BlurInformationCurve,
+    BlurSchedule,
     blur_information_curve,
     gamma_blur,
     gamma_blur_png,

@@ -30,6 +30,7 @@ __all__ = [
     "as_level",
     "as_temperature",
     "assert_async",
+    "check_batch",
     "check_image",
     "check_num_classes",
     "check_positive",
@@ -96,6 +97,23 @@ def check_image(x: object, op: str) -> None:
         )
     if x.shape[-1] == 0 or x.shape[-2] == 0:
         raise ValueError(f"{op}: images have an empty spatial size, shape {tuple(x.shape)}")
+
+
+def check_batch(x: object, y: object, op: str) -> None:
+    """Require images ``(B, C, H, W)`` (see :func:`check_image`) and targets of the same
+    batch size on the same device (``TypeError`` or ``ValueError`` naming ``op``)."""
+    check_image(x, op)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected images (B, C, H, W), got shape {tuple(x.shape)}")
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{op}: targets must be a torch.Tensor, got {type(y).__name__}")
+    if y.ndim == 0 or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{op}: images and targets disagree on the batch size: x has shape "
+            f"{tuple(x.shape)}, y has shape {tuple(y.shape)}"
+        )
+    if y.device != x.device:
+        raise ValueError(f"{op}: targets are on {y.device} but images on {x.device}")
 
 
 def check_num_classes(num_classes: object) -> int | None:

@@ -1,7 +1,8 @@
-"""Per-image mollification of a mini-batch (Sec. 4 "Mini-batching", NOTES erratum 6).
+"""Per-image mollification of a mini-batch (Sec. 4 "Mini-batching").
 
 Each image independently draws a role -- clean, noise or blur -- and, unless
-clean, a temperature ``t ~ Beta(alpha, beta)``; clean images get ``t = 0``. The
+clean, a temperature ``t ~ Beta(alpha, beta)``; clean images get ``t = 0``
+(:mod:`probmoll.mollify.sampling`, docs/paper-readings.md, reading 6). The
 targets are smoothed or tempered by ``gamma_t``. All randomness comes from one
 ``torch.Generator``.
 
@@ -13,37 +14,50 @@ noised), so nothing in :meth:`Mollifier.__call__` synchronises the device with t
 ``torch._assert_async``). On the CPU, where reading values costs nothing, only the
 images drawn for blur or noise are gathered (``nonzero``) and transformed
 (``transform_selected``).
+
+:class:`MollifyConfig` (the settings of a run's YAML config) and :class:`Mollifier` refer to
+each other -- a mollifier keeps its settings, settings build their mollifier
+(:func:`create_mollifier`) -- so they share this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
-import math
-import typing
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
 from probmoll.mollify._checks import (
     ASYNC,
     Validation,
-    check_image,
+    check_batch,
     check_num_classes,
     check_positive,
     check_validation,
     parameter_dtype,
 )
 from probmoll.mollify.blur import heat_blur, sigma_blur
-from probmoll.mollify.labels import as_soft_targets, label_smooth, label_temper
+from probmoll.mollify.labels import LabelForm, as_soft_targets, label_smooth, label_temper
 from probmoll.mollify.noise import noise
+from probmoll.mollify.sampling import (
+    ROLE_NAMES,
+    Role,
+    RoleSampler,
+    check_roles,
+    check_weights,
+    sample_beta,
+    sample_temperatures,
+)
 from probmoll.mollify.schedules import (
+    PNG_CURVE_IMAGES,
+    PNG_CURVE_POINTS,
     BlurInformationCurve,
-    blur_information_curve,
+    BlurSchedule,
+    TabulatedSchedule,
     gamma_blur,
-    gamma_blur_table,
     gamma_noise,
+    measure_png_schedule,
 )
 
 __all__ = [
@@ -59,108 +73,6 @@ __all__ = [
     "create_mollifier",
     "sample_beta",
 ]
-
-
-class Role(enum.IntEnum):
-    """What happens to one image of the batch; the value is the code in ``MollifiedBatch.roles``."""
-
-    CLEAN = 0
-    NOISE = 1
-    BLUR = 2
-
-
-#: Role names indexed by their code: ``ROLE_NAMES[code]``.
-ROLE_NAMES: tuple[str, ...] = tuple(role.name.lower() for role in Role)
-
-
-_Choice = typing.TypeVar("_Choice", bound=enum.Enum)
-
-
-def _parse_choice(cls: type[_Choice], value: object, field: str) -> _Choice:
-    """The member of the string enum ``cls`` named by ``value``; the error lists the choices."""
-    try:
-        return cls(value)
-    except ValueError:
-        choices = ", ".join(repr(member.value) for member in cls)
-        raise ValueError(f"unknown {field} {value!r}; choose one of {choices}") from None
-
-
-class LabelForm(str, enum.Enum):
-    """How a mollification level ``gamma`` degrades the targets (Sec. 3.3)."""
-
-    SMOOTH = "smooth"  # Eq. 8: (1 - gamma) y + gamma / C
-    TEMPER = "temper"  # Eq. 7: (1 - gamma) y
-    NONE = "none"  # targets unchanged (as soft targets)
-
-    @classmethod
-    def parse(cls, value: str | LabelForm) -> LabelForm:
-        return _parse_choice(cls, value, "label_form")
-
-
-class BlurSchedule(str, enum.Enum):
-    """Label schedule of blurred images (Eq. 13)."""
-
-    POWER = "power"  # gamma = t^k, the right-hand side of Eq. 13 (what the paper ran)
-    PNG = "png"  # gamma = (1 - size(x_t.png) / size(x_0.png))^k, measured (NOTES erratum 1)
-
-    @classmethod
-    def parse(cls, value: str | BlurSchedule) -> BlurSchedule:
-        return _parse_choice(cls, value, "blur_schedule")
-
-
-#: Training images (evenly spaced over the set) the ``"png"`` blur schedule is measured on.
-PNG_CURVE_IMAGES = 256
-#: Temperatures, evenly spaced on ``[0, 1]``, at which the ``"png"`` schedule is measured.
-PNG_CURVE_POINTS = 21
-
-
-def sample_beta(
-    alpha: float,
-    beta: float,
-    shape: Sequence[int],
-    *,
-    generator: torch.Generator | None = None,
-    device: torch.device | str | None = None,
-    dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
-    """Exact ``Beta(alpha, beta)`` samples drawn from ``generator``.
-
-    ``torch.distributions.Beta.sample`` accepts no generator. Writing
-    ``Beta(a, b) = G_a / (G_a + G_b)`` with ``G ~ Gamma(., 1)`` is exact for all
-    ``a, b > 0``; the Gamma pair is drawn by ``torch._sample_dirichlet`` (the
-    sampler behind ``torch.distributions.Beta``), which takes a generator on CPU
-    and CUDA, needs no rejection loop on the host, and handles tiny
-    concentrations where ``G_a + G_b`` underflows. A fixed-round Marsaglia-Tsang
-    sampler built from ``randn``/``rand`` would either be inexact when all rounds
-    reject or need a data-dependent loop (a host synchronisation).
-
-    Parameters
-    ----------
-    alpha, beta : float
-        Concentrations, ``> 0``.
-    shape : sequence of int
-        Shape of the sample.
-    generator : torch.Generator, optional
-        Random source; must live on ``device``.
-    device, dtype
-        Where and in which floating dtype (float32 or float64) to sample.
-
-    Returns
-    -------
-    Tensor
-        Samples in ``[0, 1]`` of the given shape.
-    """
-    alpha = check_positive("alpha", alpha)
-    beta = check_positive("beta", beta)
-    shape = tuple(shape)
-    concentration = torch.stack(
-        (
-            torch.full(shape, alpha, dtype=dtype, device=device),
-            torch.full(shape, beta, dtype=dtype, device=device),
-        ),
-        dim=-1,
-    )
-    return torch._sample_dirichlet(concentration, generator=generator)[..., 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,8 +129,8 @@ class Mollifier:
         Blur scale at ``t = 1`` in pixels; ``None`` means the image width.
     blur_schedule : {"power", "png"}
         ``"power"``: ``gamma = t^k`` (paper). ``"png"``: the information-based
-        schedule of Eq. 13 (NOTES erratum 1) interpolated on the device from
-        ``blur_curve`` (:func:`~probmoll.mollify.gamma_blur_table`).
+        schedule of Eq. 13 (docs/paper-readings.md, reading 1) interpolated on the
+        device from ``blur_curve`` (:func:`~probmoll.mollify.gamma_blur_table`).
     blur_curve : BlurInformationCurve, optional
         PNG sizes measured on clean training images with the same ``sigma_min``
         and ``sigma_max`` (:func:`~probmoll.mollify.blur_information_curve`, or
@@ -276,26 +188,16 @@ class Mollifier:
         )
         self.label_form = LabelForm.parse(label_form)
         self.num_classes = check_num_classes(num_classes)
-        codes = [Role[name.upper()] for name in self.config.roles]
-        weights = self.config.weights or (1.0,) * len(codes)
-        total = math.fsum(weights)
-        cumulative = [math.fsum(weights[: i + 1]) / total for i in range(len(weights) - 1)]
-        # Role of an image: codes[0] plus a step at every boundary its uniform draw passes.
-        self._first_code = int(codes[0])
-        self._steps = tuple(
-            (boundary, int(after) - int(before))
-            for boundary, before, after in zip(cumulative, codes[:-1], codes[1:], strict=True)
-        )
-        self._blurs = Role.BLUR in codes
-        self._noises = Role.NOISE in codes
+        self._roles = RoleSampler(self.config.roles, self.config.weights)
+        self._blurs = Role.BLUR in self._roles.codes
+        self._noises = Role.NOISE in self._roles.codes
         if transform_selected is not None and not isinstance(transform_selected, bool):
             raise TypeError(
                 f"transform_selected must be True, False or None, got {transform_selected!r}"
             )
         self.transform_selected = transform_selected
         self.blur_curve = blur_curve
-        self._blur_table: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._blur_tables: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+        self._blur_table: TabulatedSchedule | None = None
         if self.config.blur_schedule == BlurSchedule.PNG and self._blurs:
             if blur_curve is None:
                 raise ValueError(
@@ -303,14 +205,20 @@ class Mollifier:
                     "training images (blur_information_curve, or create_mollifier(..., "
                     "images=...))"
                 )
-            if not isinstance(blur_curve, BlurInformationCurve):
-                raise TypeError(
-                    f"blur_curve must be a BlurInformationCurve, got {type(blur_curve).__name__}"
-                )
-            # Tabulated once on the host; copied to each device/dtype once (_blur_levels).
-            self._blur_table = blur_curve.schedule(self.config.k_blur)
+            self._blur_table = TabulatedSchedule.from_curve(blur_curve, self.config.k_blur)
         elif blur_curve is not None and self.config.blur_schedule == BlurSchedule.POWER:
             raise ValueError("blur_curve is only used with blur_schedule='png'")
+
+    @property
+    def is_identity(self) -> bool:
+        """Whether every batch passes unchanged: the only role is ``"clean"``.
+
+        Images are then returned as they are, with ``t = 0`` and ``gamma = 0``, targets
+        only become soft targets and nothing is drawn, so a caller may skip the call: the
+        mollifier of ``mollify.enabled = false`` (:func:`create_mollifier`). Roles of
+        weight zero still count (they cost a random draw per batch).
+        """
+        return self._roles.codes == (Role.CLEAN,)
 
     def sample_roles(
         self,
@@ -319,12 +227,7 @@ class Mollifier:
         device: torch.device | str | None = None,
     ) -> torch.Tensor:
         """Role codes ``(batch_size,)``, ``int64``, drawn independently per image."""
-        roles = torch.full((batch_size,), self._first_code, dtype=torch.int64, device=device)
-        if self._steps:
-            uniform = torch.rand(batch_size, generator=generator, device=device)
-            for boundary, step in self._steps:
-                roles += (uniform >= boundary).to(torch.int64) * step
-        return roles
+        return self._roles(batch_size, generator, device)
 
     def sample_temperatures(
         self,
@@ -333,17 +236,9 @@ class Mollifier:
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """``t ~ Beta(alpha, beta)`` per image, and ``t = 0`` where the role is clean."""
-        if not (self._blurs or self._noises):
+        if self.is_identity:
             return torch.zeros(roles.shape, dtype=dtype, device=roles.device)
-        t = sample_beta(
-            self.config.alpha,
-            self.config.beta,
-            roles.shape,
-            generator=generator,
-            device=roles.device,
-            dtype=dtype,
-        )
-        return torch.where(roles == Role.CLEAN, 0.0, t)
+        return sample_temperatures(roles, self.config.alpha, self.config.beta, generator, dtype)
 
     def blur_gamma(self, t: torch.Tensor) -> torch.Tensor:
         """Blur label schedule at ``t`` (Eq. 13): ``t^k``, or the measured PNG schedule.
@@ -352,13 +247,7 @@ class Mollifier:
         """
         if self._blur_table is None:
             return gamma_blur(t, self.config.k_blur, validate=False)
-        key = (t.device, t.dtype)
-        if key not in self._blur_tables:
-            self._blur_tables[key] = tuple(
-                table.to(device=t.device, dtype=t.dtype) for table in self._blur_table
-            )
-        grid, gamma = self._blur_tables[key]
-        return gamma_blur_table(t, grid, gamma, validate=False)
+        return self._blur_table(t)
 
     def __call__(
         self,
@@ -373,7 +262,8 @@ class Mollifier:
         Parameters
         ----------
         x : Tensor
-            Standardised floating images ``(B, C, H, W)`` (NOTES erratum 5).
+            Standardised floating images ``(B, C, H, W)`` (docs/paper-readings.md,
+            reading 5).
         y : Tensor
             Class indices ``(B,)`` or soft targets ``(B, C_classes)`` on the
             simplex (e.g. after MixUp/CutMix), on ``x``'s device.
@@ -395,18 +285,7 @@ class Mollifier:
             Images, soft targets, roles, temperatures and levels ``gamma``. When
             ``roles`` contains neither noise nor blur, ``x`` is returned as is.
         """
-        check_image(x, "Mollifier")
-        if x.ndim != 4:
-            raise ValueError(f"Mollifier: expected images (B, C, H, W), got shape {tuple(x.shape)}")
-        if not isinstance(y, torch.Tensor):
-            raise TypeError(f"Mollifier: targets must be a torch.Tensor, got {type(y).__name__}")
-        if y.ndim == 0 or y.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"Mollifier: images and targets disagree on the batch size: x has shape "
-                f"{tuple(x.shape)}, y has shape {tuple(y.shape)}"
-            )
-        if y.device != x.device:
-            raise ValueError(f"Mollifier: targets are on {y.device} but images on {x.device}")
+        check_batch(x, y, "Mollifier")
         config = self.config
         roles = self.sample_roles(x.shape[0], generator, x.device)
         t = self.sample_temperatures(roles, generator, parameter_dtype(x.dtype))
@@ -462,7 +341,7 @@ class Mollifier:
         Reading which images drew a role (``nonzero``) is free on the host, and it saves
         drawing noise for, and blurring, the two thirds of the batch that keep their pixels.
         """
-        if not (self._blurs or self._noises):
+        if self.is_identity:
             return x
         images = x.clone()
         if self._blurs:
@@ -521,33 +400,8 @@ class MollifyConfig:
         if not isinstance(self.enabled, bool):
             raise ValueError(f"enabled must be true or false, got {self.enabled!r}")
         object.__setattr__(self, "blur_schedule", BlurSchedule.parse(self.blur_schedule).value)
-        roles = self.roles
-        if isinstance(roles, str) or not isinstance(roles, Sequence) or len(roles) == 0:
-            raise ValueError(
-                f"roles must be a non-empty list of role names from {list(ROLE_NAMES)}, "
-                f"got {roles!r}"
-            )
-        for role in roles:
-            if role not in ROLE_NAMES:
-                raise ValueError(f"roles: unknown role {role!r}; choose from {list(ROLE_NAMES)}")
-        if len(set(roles)) != len(roles):
-            raise ValueError(f"roles must not repeat a role, got {list(roles)}")
-        object.__setattr__(self, "roles", tuple(roles))
-        if self.weights is not None:
-            weights = self.weights
-            if isinstance(weights, str) or not isinstance(weights, Sequence):
-                raise ValueError(f"weights must be a list of numbers or null, got {weights!r}")
-            if len(weights) != len(self.roles):
-                raise ValueError(
-                    f"weights must have one entry per role ({len(self.roles)} for roles "
-                    f"{list(self.roles)}), got {list(weights)}"
-                )
-            weights = tuple(
-                check_positive(f"weights[{i}]", w, allow_zero=True) for i, w in enumerate(weights)
-            )
-            if sum(weights) <= 0:
-                raise ValueError(f"weights must not all be zero, got {list(weights)}")
-            object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "roles", check_roles(self.roles))
+        object.__setattr__(self, "weights", check_weights(self.weights, self.roles))
         for name in ("alpha", "beta", "k_noise", "k_blur", "sigma_min"):
             object.__setattr__(self, name, check_positive(name, getattr(self, name)))
         if self.sigma_max is not None:
@@ -565,18 +419,13 @@ class MollifyConfig:
         *,
         blur_curve: BlurInformationCurve | None = None,
     ) -> Mollifier:
-        """The :class:`Mollifier` of these settings (all-clean when ``enabled`` is false).
+        """The :class:`Mollifier` of these settings: ``create_mollifier(self, ...)``.
 
-        ``blur_curve`` is the measured PNG curve that ``blur_schedule="png"`` needs
-        (see :func:`create_mollifier` to measure it from training images).
+        All-clean when ``enabled`` is false. ``blur_curve`` is the measured PNG curve
+        that ``blur_schedule="png"`` needs (:func:`create_mollifier` measures it from
+        training images instead when given them).
         """
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        del fields["enabled"]
-        if not self.enabled:
-            fields.update(roles=("clean",), weights=None)
-        return Mollifier(
-            **fields, blur_curve=blur_curve, label_form=label_form, num_classes=num_classes
-        )
+        return create_mollifier(self, num_classes, label_form, blur_curve=blur_curve)
 
 
 def create_mollifier(
@@ -586,16 +435,17 @@ def create_mollifier(
     *,
     images: torch.Tensor | None = None,
     curve_images: int = PNG_CURVE_IMAGES,
+    blur_curve: BlurInformationCurve | None = None,
 ) -> Mollifier:
     """The :class:`Mollifier` of ``config``, measuring the PNG blur schedule if it needs one.
 
-    With ``config.blur_schedule == "png"`` (and blurring enabled) the information
-    curve of Eq. 13 (NOTES erratum 1) is measured once, on the host, with
-    :func:`~probmoll.mollify.blur_information_curve`: ``curve_images`` images
-    evenly spaced over ``images`` (no random draw, so every process of a run
-    measures the same curve), :data:`PNG_CURVE_POINTS` temperatures evenly spaced
-    on ``[0, 1]``, and the blur scales of ``config``. Otherwise this is
-    ``config.build(label_form, num_classes)`` and ``images`` is not used.
+    This is the one place that reads ``config.enabled``: when it is false the result is
+    the all-clean mollifier (roles ``("clean",)``, :attr:`Mollifier.is_identity`), and
+    nothing is measured. Otherwise, with ``config.blur_schedule == "png"``, roles that
+    include blur and no ``blur_curve``, the information curve of Eq. 13
+    (docs/paper-readings.md, reading 1) is measured once, on the host, on
+    ``curve_images`` of ``images`` with the blur scales of ``config``
+    (:func:`~probmoll.mollify.schedules.measure_png_schedule`).
 
     Parameters
     ----------
@@ -603,44 +453,48 @@ def create_mollifier(
         The settings.
     num_classes : int, optional
         Number of classes; required when targets are class indices.
-    label_form : {"smooth", "temper", "none"}
+    label_form : {"smooth", "temper", "none"}, default "smooth"
         How ``gamma`` degrades the targets (follows from the likelihood).
     images : Tensor or tensor-indexable, optional
         Clean training images ``(N, C, H, W)``, ``C`` in {1, 3}, ``uint8`` (or
-        floats in ``[0, 1]``), on any device; required by ``blur_schedule="png"``.
+        floats in ``[0, 1]``), on any device, to measure the ``"png"`` schedule on.
         Anything with a 4-D ``shape`` that returns a tensor when indexed by a tensor of
         rows also works (e.g. the training engine's memory-mapped ``HostImages``).
-    curve_images : int
+    curve_images : int, default PNG_CURVE_IMAGES
         How many of ``images`` to measure the curve on.
+    blur_curve : BlurInformationCurve, optional
+        A curve measured already (:func:`~probmoll.mollify.blur_information_curve`);
+        ``images`` are then not used.
 
     Returns
     -------
     Mollifier
+
+    Raises
+    ------
+    ValueError
+        When the ``"png"`` schedule needs a curve and neither ``blur_curve`` nor usable
+        ``images`` are given, or on a bad ``curve_images``.
     """
     if not isinstance(config, MollifyConfig):
         raise TypeError(f"expected a MollifyConfig, got {type(config).__name__}")
-    blur_curve = None
-    if config.enabled and config.blur_schedule == BlurSchedule.PNG and "blur" in config.roles:
-        blur_curve = _measure_blur_curve(config, images, curve_images)
-    return config.build(label_form, num_classes, blur_curve=blur_curve)
-
-
-def _measure_blur_curve(config: MollifyConfig, images: Any, count: int) -> BlurInformationCurve:
-    shape = getattr(images, "shape", None)
-    if shape is None or len(shape) != 4 or shape[0] == 0:
-        got = tuple(shape) if shape is not None else type(images).__name__
-        raise ValueError(
-            "blur_schedule='png' measures the blur information curve on clean training "
-            f"images: pass images of shape (N, C, H, W), N >= 1, got {got}"
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    del fields["enabled"]
+    if not config.enabled:
+        # Mollification off: every image stays clean, with t = 0 and gamma = 0.
+        fields.update(roles=("clean",), weights=None)
+    elif blur_curve is None and config.blur_schedule == BlurSchedule.PNG and "blur" in config.roles:
+        shape = getattr(images, "shape", None)
+        if shape is None or len(shape) != 4 or shape[0] == 0:
+            got = tuple(shape) if shape is not None else type(images).__name__
+            raise ValueError(
+                "blur_schedule='png' needs blur_curve, the blur information curve measured on "
+                "clean training images: pass blur_curve, or images of shape (N, C, H, W), "
+                f"N >= 1, to measure it on; got {got}"
+            )
+        blur_curve = measure_png_schedule(
+            images, config.sigma_min, config.sigma_max, curve_images=curve_images
         )
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"curve_images must be a positive integer, got {count!r}")
-    total = shape[0]
-    device = getattr(images, "device", "cpu")
-    index = torch.linspace(0, total - 1, min(count, total), device=device).round().long()
-    return blur_information_curve(
-        torch.as_tensor(images[index]),
-        torch.linspace(0, 1, PNG_CURVE_POINTS),
-        config.sigma_min,
-        config.sigma_max,
+    return Mollifier(
+        **fields, blur_curve=blur_curve, label_form=label_form, num_classes=num_classes
     )

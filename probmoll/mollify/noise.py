@@ -32,9 +32,9 @@ def noise(
     .. math:: x_t = \\cos(t\\pi/2)\\, x + \\sin(t\\pi/2)\\, \\epsilon,
        \\qquad \\epsilon \\sim \\mathcal{N}(0, I)
 
-    The schedule is variance preserving for standardised images (zero mean,
-    unit variance per channel; NOTES erratum 5). ``t = 0`` returns the input
-    exactly; ``t = 1`` is pure noise.
+    The schedule is variance preserving for standardised images (zero mean, unit
+    variance per channel; docs/paper-readings.md, reading 5). ``t = 0`` returns the
+    input exactly; ``t = 1`` is pure noise.
 
     Parameters
     ----------

@@ -14,24 +14,49 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import warnings
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
 from probmoll.mollify._checks import as_level, as_temperature, check_positive, preview
 from probmoll.mollify.blur import blur
+from probmoll.utils.enums import parse_choice
 
 __all__ = [
+    "PNG_CURVE_IMAGES",
+    "PNG_CURVE_POINTS",
     "BlurInformationCurve",
+    "BlurSchedule",
+    "TabulatedSchedule",
     "blur_information_curve",
     "gamma_blur",
     "gamma_blur_png",
     "gamma_blur_table",
     "gamma_noise",
+    "measure_png_schedule",
     "png_sizes",
 ]
+
+#: Training images (evenly spaced over the set) the ``"png"`` blur schedule is measured on.
+PNG_CURVE_IMAGES = 256
+#: Temperatures, evenly spaced on ``[0, 1]``, at which the ``"png"`` schedule is measured.
+PNG_CURVE_POINTS = 21
+
+
+class BlurSchedule(str, enum.Enum):
+    """Label schedule of blurred images (Eq. 13)."""
+
+    POWER = "power"  # gamma = t^k, the right-hand side of Eq. 13 (what the paper ran)
+    # gamma = (1 - size(x_t.png) / size(x_0.png))^k, measured (docs/paper-readings.md, reading 1)
+    PNG = "png"
+
+    @classmethod
+    def parse(cls, value: str | BlurSchedule) -> BlurSchedule:
+        """``value`` as a :class:`BlurSchedule`; a ValueError listing the schedules otherwise."""
+        return parse_choice(cls, value, "blur_schedule")
 
 
 def gamma_noise(t: float | torch.Tensor, k: float = 1.0, *, validate: bool = True) -> torch.Tensor:
@@ -102,9 +127,9 @@ def gamma_blur_table(
        \\qquad t_i \\le t \\le t_{i+1}
 
     With the table of :meth:`BlurInformationCurve.schedule` this is the
-    information-based schedule of Eq. 13 (NOTES erratum 1), ``gamma_t = (1 -
-    size(x_t.png) / size(x_0.png))^k`` averaged over a sample of training images,
-    between the measured temperatures; at every ``t_i`` it returns ``gamma_i``
+    information-based schedule of Eq. 13 (docs/paper-readings.md, reading 1),
+    ``gamma_t = (1 - size(x_t.png) / size(x_0.png))^k`` averaged over a sample of training
+    images, between the measured temperatures; at every ``t_i`` it returns ``gamma_i``
     exactly. Only tensor operations (``searchsorted``, gathers, ``lerp``) run, so
     on an accelerator nothing waits for the host: keep ``grid`` and ``gamma`` on
     ``t``'s device and dtype (they are moved otherwise, a copy per call).
@@ -147,6 +172,47 @@ def gamma_blur_table(
     left = right - 1
     weight = (flat - grid[left]) / (grid[right] - grid[left])
     return torch.lerp(gamma[left], gamma[right], weight).reshape(t.shape)
+
+
+class TabulatedSchedule:
+    """A tabulated label schedule ``(grid, gamma)``, evaluated on the device of each call.
+
+    The table stays on the host; the first call on a device and dtype copies it there, and
+    later calls reuse that copy, so evaluating runs :func:`gamma_blur_table` with tensor
+    operations only and never waits for the host. Values are not checked.
+
+    Parameters
+    ----------
+    grid, gamma : Tensor
+        The table, e.g. from :meth:`BlurInformationCurve.schedule`.
+    """
+
+    def __init__(self, grid: torch.Tensor, gamma: torch.Tensor) -> None:
+        self.table = (grid, gamma)
+        self._copies: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+
+    @classmethod
+    def from_curve(cls, curve: BlurInformationCurve, k: float = 1.0) -> TabulatedSchedule:
+        """The measured PNG schedule of slope ``k``, :meth:`BlurInformationCurve.schedule`.
+
+        Raises ``TypeError`` unless ``curve`` is a :class:`BlurInformationCurve`, and
+        ``ValueError`` for a malformed one.
+        """
+        if not isinstance(curve, BlurInformationCurve):
+            raise TypeError(
+                f"blur_curve must be a BlurInformationCurve, got {type(curve).__name__}"
+            )
+        return cls(*curve.schedule(k))
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        """``gamma_t`` for temperatures ``t`` (a tensor), same shape, device and dtype."""
+        key = (t.device, t.dtype)
+        if key not in self._copies:
+            self._copies[key] = tuple(
+                part.to(device=t.device, dtype=t.dtype) for part in self.table
+            )
+        grid, gamma = self._copies[key]
+        return gamma_blur_table(t, grid, gamma, validate=False)
 
 
 def _check_grid(grid: torch.Tensor, what: str) -> None:
@@ -193,7 +259,7 @@ def gamma_blur_png(
     *,
     compression_level: int = 6,
 ) -> torch.Tensor:
-    """Information-based label schedule for blurring (Eq. 13, NOTES erratum 1).
+    """Information-based label schedule for blurring (Eq. 13, docs/paper-readings.md, reading 1).
 
     .. math:: \\gamma^{blur}_t = \\Big(1 - \\frac{\\mathrm{size}(x_t\\text{.png})}
        {\\mathrm{size}(x_0\\text{.png})}\\Big)^k, \\text{ clamped to } [0, 1]
@@ -257,7 +323,7 @@ class BlurInformationCurve(NamedTuple):
     size_ratio: torch.Tensor
 
     def gamma(self, k: float = 1.0) -> torch.Tensor:
-        """Mean over images of the information-based ``gamma`` (Eq. 13, erratum 1), ``(T,)``.
+        """Mean over images of the information-based ``gamma`` (Eq. 13, reading 1), ``(T,)``.
 
         Entry ``i`` is the mean of :func:`gamma_blur_png` over the images at ``t[i]``.
         """
@@ -267,11 +333,11 @@ class BlurInformationCurve(NamedTuple):
     def schedule(self, k: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """The measured label schedule as a table ``(t, gamma)`` for :func:`gamma_blur_table`.
 
-        ``gamma`` is :meth:`gamma` (Eq. 13 with slope ``k``, NOTES erratum 1, averaged
-        over the images) made non-decreasing by a running maximum: a label must not
-        regain confidence as the blur grows, whereas a measured PNG size can wobble
-        by a few bytes between neighbouring temperatures. Where the measured curve
-        is already monotone (the usual case for a few hundred images) the table is
+        ``gamma`` is :meth:`gamma` (Eq. 13 with slope ``k``, docs/paper-readings.md,
+        reading 1, averaged over the images) made non-decreasing by a running maximum: a
+        label must not regain confidence as the blur grows, whereas a measured PNG size
+        can wobble by a few bytes between neighbouring temperatures. Where the measured
+        curve is already monotone (the usual case for a few hundred images) the table is
         the measurement itself.
 
         Returns
@@ -350,6 +416,47 @@ def blur_information_curve(
         for level in t
     ]
     return BlurInformationCurve(t=t, size_ratio=torch.stack(ratios))
+
+
+def measure_png_schedule(
+    images: Any,
+    sigma_min: float = 0.3,
+    sigma_max: float | None = None,
+    *,
+    curve_images: int = PNG_CURVE_IMAGES,
+) -> BlurInformationCurve:
+    """The blur information curve behind ``blur_schedule="png"``, measured for training.
+
+    :func:`blur_information_curve` of ``curve_images`` images evenly spaced over
+    ``images`` (no random draw, so every process of a run measures the same curve) at
+    :data:`PNG_CURVE_POINTS` temperatures evenly spaced on ``[0, 1]``.
+
+    Parameters
+    ----------
+    images : Tensor or tensor-indexable
+        Clean training images ``(N, C, H, W)``, ``N >= 1``, ``C`` in {1, 3}, ``uint8``
+        (or floats in ``[0, 1]``), on any device; anything with a 4-D ``shape`` that
+        returns a tensor when indexed by a tensor of rows also works.
+    sigma_min, sigma_max : float
+        Blur schedule (Eq. 6); ``sigma_max=None`` means the image width.
+    curve_images : int, default PNG_CURVE_IMAGES
+        How many of ``images`` to measure on (all of them when there are fewer).
+
+    Returns
+    -------
+    BlurInformationCurve
+    """
+    if isinstance(curve_images, bool) or not isinstance(curve_images, int) or curve_images < 1:
+        raise ValueError(f"curve_images must be a positive integer, got {curve_images!r}")
+    total = images.shape[0]
+    device = getattr(images, "device", "cpu")
+    index = torch.linspace(0, total - 1, min(curve_images, total), device=device).round().long()
+    return blur_information_curve(
+        torch.as_tensor(images[index]),
+        torch.linspace(0, 1, PNG_CURVE_POINTS),
+        sigma_min,
+        sigma_max,
+    )
 
 
 def _size_ratio(

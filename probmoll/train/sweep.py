@@ -50,7 +50,6 @@ import csv
 import dataclasses
 import io
 import itertools
-import json
 import math
 import os
 import re
@@ -60,17 +59,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from probmoll.train.config import (
-    ConfigError,
-    TrainConfig,
-    apply_overrides,
-    config_from_dict,
-    nest_dotted,
-    read_yaml_mapping,
-    validate_config,
-)
+from probmoll.train.config import TrainConfig, load_config
+from probmoll.train.results import lookup, mean_std
 from probmoll.train.state import holds_run, read_run_status
-from probmoll.utils.io import atomic_write_text
+from probmoll.utils.config import ConfigError, apply_overrides, nest_dotted, read_yaml_mapping
+from probmoll.utils.io import atomic_write_text, read_json
+from probmoll.utils.tables import markdown_table
 
 __all__ = [
     "GridPoint",
@@ -226,8 +220,8 @@ def load_sweep(path: str | os.PathLike, *, out: str | None = None) -> SweepSpec:
         merged = apply_overrides(merged, nest_dotted(overrides))
         merged["out"] = str(sweep_out / name)
         try:
-            config = config_from_dict(TrainConfig, merged)
-            validate_config(config)
+            # Validated here; `main` checks it again only in another process (submitit).
+            config = load_config(None, merged)
         except ConfigError as error:
             raise ConfigError(f"run {name}: {error}") from None
         points.append(GridPoint(name, labels, dict(overrides), config))
@@ -347,23 +341,6 @@ def run_sweep(spec: SweepSpec, *, wait: bool = True, log: Any = None) -> dict[st
 
 
 # -------------------------------------------------------------------------- collect
-def _lookup(results: Mapping[str, Any], dotted: str) -> float | None:
-    node: Any = results
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) else None
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = math.fsum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan
-    variance = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(variance)
-
-
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -391,8 +368,8 @@ def collect_results(spec: SweepSpec) -> dict[str, Path]:
         values: dict[str, float | None] = {m: None for m in metrics}
         metrics_path = Path(point.config.out) / "metrics.json"
         if status == "finished" and metrics_path.is_file():
-            results = json.loads(metrics_path.read_text())
-            values = {m: _lookup(results, m) for m in metrics}
+            results = read_json(metrics_path)
+            values = {m: lookup(results, m) for m in metrics}
         per_run.append((point, status, values))
 
     group_axes = [axis for axis in spec.axes if axis != spec.over]
@@ -419,12 +396,12 @@ def collect_results(spec: SweepSpec) -> dict[str, Path]:
         for metric in metrics:
             values = [v[metric] for v in finished if v[metric] is not None]
             if values:
-                mean, std = _mean_std(values)
+                mean, std = mean_std(values)
                 row += [_number(mean), _number(std)]
                 scale = 100.0 if metric.endswith(("error", "ece")) else 1.0
                 digits = 1 if scale == 100.0 else 3
                 cell = f"{scale * mean:.{digits}f}"
-                if not math.isnan(std):
+                if std is not None:
                     cell += f" ({scale * std:.{digits}f})"
                 cells.append(cell)
             else:
@@ -446,9 +423,7 @@ def collect_results(spec: SweepSpec) -> dict[str, Path]:
         "",
         f"Mean (sample standard deviation){over}; n = finished runs. Errors and ECE in percent.",
         "",
-        "| " + " | ".join(md_header) + " |",
-        "|" + "|".join("---" for _ in md_header) + "|",
-        *("| " + " | ".join(cells) + " |" for cells in markdown_rows),
+        markdown_table(md_header, markdown_rows),
     ]
     written["markdown"] = atomic_write_text(spec.out / "results.md", "\n".join(lines) + "\n")
     return written

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader never sees a half-written file.
+"""Files: atomic writes (a reader never sees a half-written file) and JSON reading.
 
 Each writer creates a temporary file in the destination folder, flushes and
 fsyncs it, then renames it over the destination (atomic on POSIX), so a process
@@ -14,7 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["atomic_torch_save", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_torch_save",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json",
+]
 
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -58,3 +64,26 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     import torch
 
     return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON document at ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ValueError
+        When it cannot be read or is not valid JSON; the message names the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot be read ({error})") from error
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error

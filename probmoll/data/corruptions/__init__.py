@@ -1,31 +1,43 @@
 """Corruption benchmarks: names, readers of the published -C sets, and a local generator.
 
-- :data:`BENCHMARK_CORRUPTIONS` -- the 15 test corruptions in Hendrycks & Dietterich's
-  (and ``imagecorruptions``') order, which also indexes the seeds of generated sets;
-  :data:`TABLE2_ORDER` -- the same 15 in the column order of the paper's Table 2, for
-  reports; :data:`HELDOUT_CORRUPTIONS` -- the 4 validation/tuning ones;
-  :data:`CORRUPTION_CATEGORIES` and :func:`category_of`.
-- :class:`CorruptedDataset` -- reads CIFAR-10-C/CIFAR-100-C (``.npy``) and Tiny-ImageNet-C
-  (JPEG folders) layouts lazily; :func:`open_corruptions` maps ``"cifar10-c"`` or
-  ``"generated"`` to one.
-- :func:`generate_corruptions` -- writes a set in the CIFAR-10-C layout for any split with
-  ``imagecorruptions``, deterministically and in parallel; ``probmoll corrupt`` on the
-  command line (:mod:`probmoll.data.corruptions.cli`).
+- :mod:`~probmoll.data.corruptions.names` -- :data:`BENCHMARK_CORRUPTIONS`, the 15 test
+  corruptions in Hendrycks & Dietterich's (and ``imagecorruptions``') order, which also
+  indexes the seeds of generated sets; :data:`TABLE2_ORDER` -- the same 15 in the column
+  order of the paper's Table 2, for reports; :data:`HELDOUT_CORRUPTIONS` -- the 4
+  validation/tuning ones; :data:`CORRUPTION_CATEGORIES`, :func:`category_of`, and the
+  severity levels :data:`SEVERITIES` with their check :func:`check_severities`.
+- :mod:`~probmoll.data.corruptions.kernels` -- the package's corruptions, two mended, and
+  the seeded corruption of a set's images (:func:`corrupt_image`, :func:`corrupt_range`).
+- :mod:`~probmoll.data.corruptions.sets` -- :class:`CorruptedDataset` reads the
+  CIFAR-10-C/CIFAR-100-C (``.npy``) and Tiny-ImageNet-C (JPEG folders) layouts lazily.
+- :mod:`~probmoll.data.corruptions.generate` -- :func:`generate_corruptions` writes a set
+  in the CIFAR-10-C layout for any split with ``imagecorruptions``, deterministically and
+  in parallel; ``probmoll corrupt`` on the command line
+  (:mod:`probmoll.data.corruptions.cli`).
+- :mod:`~probmoll.data.corruptions.reader` -- :func:`open_corruptions` maps
+  ``"cifar10-c"``, ``"generated"`` or a folder to a :class:`CorruptedDataset`.
+
+The modules import one another one way: names <- kernels <- generate -> sets; reader on
+top of generate and sets.
 """
 
-from .generate import corrupt_image, default_set_name, generate_corruptions, image_seed
+from .generate import default_set_name, generate_corruptions
+from .kernels import corrupt_image, corrupt_range, image_seed
 from .names import (
     ALL_CORRUPTIONS,
     BENCHMARK_CORRUPTIONS,
     CORRUPTION_CATEGORIES,
     HELDOUT_CATEGORIES,
     HELDOUT_CORRUPTIONS,
+    SEVERITIES,
     TABLE2_ORDER,
     category_of,
     check_corruption,
+    check_severities,
     list_corruptions,
 )
-from .reader import CORRUPTION_KINDS, PUBLISHED_SETS, CorruptedDataset, open_corruptions
+from .reader import PUBLISHED_SETS, open_corruptions
+from .sets import CORRUPTION_KINDS, CorruptedDataset
 
 __all__ = [
     "ALL_CORRUPTIONS",
@@ -35,11 +47,14 @@ __all__ = [
     "HELDOUT_CATEGORIES",
     "HELDOUT_CORRUPTIONS",
     "PUBLISHED_SETS",
+    "SEVERITIES",
     "TABLE2_ORDER",
     "CorruptedDataset",
     "category_of",
     "check_corruption",
+    "check_severities",
     "corrupt_image",
+    "corrupt_range",
     "default_set_name",
     "generate_corruptions",
     "image_seed",

@@ -91,12 +91,17 @@ def run(args: argparse.Namespace) -> int:
     """Generate the set described by ``args``; returns the exit status."""
     from .. import load_dataset
     from .generate import generate_corruptions
+    from .names import check_severities
     from .reader import open_corruptions
 
     try:
-        severities = [int(s) for s in args.severities]
+        levels = [int(s) for s in args.severities]
     except ValueError:
-        print(f"error: --severities must be integers 1..5, got {args.severities}", file=sys.stderr)
+        levels = args.severities  # not numbers: check_severities says so
+    try:
+        severities = check_severities(levels, name="--severities")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     started = time.perf_counter()
     try:

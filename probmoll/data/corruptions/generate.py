@@ -11,19 +11,10 @@ severity constants. Output layout, identical to the published CIFAR-10-C so that
 - ``manifest.json``: generator package and version, seed, source dataset/split/shape and
   its sha256, subset, severities, and the size and sha256 of every file.
 
-Determinism: image ``i`` of corruption ``c`` at severity ``s`` is corrupted after seeding
-numpy's global RNG (and passing ``seed=`` to the two corruptions that take one) with
-``SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0]``. The bytes
-therefore depend on neither the number of workers nor the chunking, and a ``subset=m``
-run equals the first ``m`` images of the full run.
-
-Grayscale (``C = 1``): the package corrupts 3-channel images (it replicates a 2-D input to
-3 channels and returns 3). We replicate the channel, corrupt, and keep channel 0 (red).
-Taking one channel keeps the per-pixel statistics of the channel-independent noises
-(Gaussian, shot, impulse, speckle); a luminance average would shrink Gaussian noise by a
-factor ~0.67 and turn impulse noise's salt and pepper into grey levels. For corruptions
-that act on all channels alike the three channels are equal anyway; the tinted overlays
-(frost, spatter) contribute their red channel.
+Every image is corrupted by :func:`~probmoll.data.corruptions.kernels.corrupt_range`, seeded
+per image (so the bytes depend on neither the number of workers nor the chunking, and a
+``subset=m`` run equals the first ``m`` images of the full run) and with grayscale images
+replicated to RGB (see :mod:`probmoll.data.corruptions.kernels`).
 
 Parallelism: chunks of images go to worker processes started by a forkserver (spawn where
 there is none), never by a plain fork of the caller, which may already run OpenCV or BLAS
@@ -43,7 +34,7 @@ import json
 import math
 import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,99 +44,38 @@ from probmoll.utils.io import atomic_write_json
 
 from ..cache import ArrayFileWriter, digest, save_npy_atomic, sha256_file
 from ..dataset import DatasetSplit
-from .kernels import BATCH_KERNELS, apply_corruption
-from .names import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, HELDOUT_CORRUPTIONS, check_corruption
+from .kernels import (
+    GRAYSCALE_RULE,
+    MIN_SIZE,
+    SEEDING_RULE,
+    check_image_size,
+    corrupt_image,
+    corrupt_range,
+    image_seed,
+)
+from .names import ALL_CORRUPTIONS, SEVERITIES, check_severities, resolve_corruptions
+from .sets import CorruptedDataset
 
 __all__ = [
     "GRAYSCALE_RULE",
     "MANIFEST_FORMAT",
+    "MIN_SIZE",
+    "PACKAGE",
+    "SEEDING_RULE",
     "corrupt_image",
+    "corrupt_range",
     "default_set_name",
     "generate_corruptions",
     "image_seed",
+    "resolve_corruptions",
+    "set_name_from_settings",
+    "set_settings",
 ]
 
+#: The distribution that provides the corruptions (its version is part of a set's settings).
 PACKAGE = "imagecorruptions-imaug"
+#: Format tag of a generated set's ``manifest.json``.
 MANIFEST_FORMAT = "probmoll-corruptions/1"
-SEEDING_RULE = (
-    "np.random.seed(SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0])"
-)
-GRAYSCALE_RULE = "replicate to RGB, corrupt, keep channel 0"
-MIN_SIZE = 32
-
-
-def image_seed(seed: int, corruption: str, severity: int, index: int) -> int:
-    """The 32-bit seed used for image ``index`` of ``corruption`` at ``severity``."""
-    entropy = [seed, ALL_CORRUPTIONS.index(corruption), severity, index]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
-
-
-def corrupt_image(
-    image: np.ndarray, corruption: str, severity: int, *, seed: int = 0, index: int = 0
-):
-    """Corrupt one uint8 ``(H, W, C)`` image exactly as :func:`generate_corruptions` does.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        ``uint8`` ``(H, W, C)`` with ``C`` in (1, 3) and ``H, W >= 32``.
-    corruption : str
-        Corruption name.
-    severity : int
-        1 to 5.
-    seed, index : int
-        The set's seed and the image's index in the set (see :func:`image_seed`).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` ``(H, W, C)``. numpy's global RNG state is restored afterwards.
-    """
-    check_corruption(corruption)
-    _check_severities([severity])
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
-        raise ValueError(
-            f"image must be uint8 (H, W, C) with C in (1, 3), got {image.dtype} {image.shape}"
-        )
-    _check_size(image.shape[:2])
-    state = np.random.get_state()  # noqa: NPY002  (the package draws from the global RNG)
-    try:
-        return _corrupt_range(image[None], corruption, severity, 0, 1, seed, first_index=index)[0]
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-
-
-def _corrupt_range(
-    source: np.ndarray,
-    corruption: str,
-    severity: int,
-    start: int,
-    stop: int,
-    seed: int,
-    first_index: int = 0,
-) -> np.ndarray:
-    """Corrupt ``source[start:stop]`` (uint8 ``(N, H, W, C)``); image ``i`` is seeded as
-    index ``first_index + i``."""
-    channels = source.shape[-1]
-    if corruption in BATCH_KERNELS:
-        images = np.asarray(source[start:stop])
-        rgb = images if channels == 3 else np.repeat(images, 3, axis=3)
-        return np.ascontiguousarray(BATCH_KERNELS[corruption](rgb, severity)[..., :channels])
-    out = np.empty((stop - start, *source.shape[1:]), dtype=np.uint8)
-    for row, i in enumerate(range(start, stop)):
-        image = np.asarray(source[i])
-        rgb = image if channels == 3 else np.repeat(image, 3, axis=2)
-        result = apply_corruption(
-            rgb, corruption, severity, image_seed(seed, corruption, severity, first_index + i)
-        )
-        if result.shape != rgb.shape:
-            raise RuntimeError(
-                f"{corruption} at severity {severity} returned shape {result.shape} for an image "
-                f"of shape {rgb.shape}"
-            )
-        out[row] = result if channels == 3 else result[..., :1]
-    return out
 
 
 # Worker processes read the source images from a temporary .npy file, memory-mapped.
@@ -169,31 +99,8 @@ def _worker_task(task: tuple[str, int, int, int, int]) -> tuple[str, int, int, n
         corruption,
         severity,
         start,
-        _corrupt_range(_WORKER_SOURCE, corruption, severity, start, stop, seed),
+        corrupt_range(_WORKER_SOURCE, corruption, severity, start, stop, seed),
     )
-
-
-def _check_size(size: Sequence[int]) -> None:
-    if min(size) < MIN_SIZE:
-        raise ValueError(
-            f"images are {size[0]}x{size[1]} but the corruptions need at least "
-            f"{MIN_SIZE}x{MIN_SIZE} (imagecorruptions refuses smaller ones); load the dataset "
-            f"padded or resized, e.g. load_dataset('fashion-mnist', pad_to=32)"
-        )
-
-
-def _check_severities(severities: Iterable[int]) -> tuple[int, ...]:
-    severities = tuple(severities)
-    bad = [
-        s
-        for s in severities
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 5
-    ]
-    if bad or not severities:
-        raise ValueError(f"severities must be integers in 1..5, got {severities!r}")
-    if len(set(severities)) != len(severities):
-        raise ValueError(f"severities must not repeat, got {severities!r}")
-    return tuple(int(s) for s in sorted(severities))
 
 
 def _check_seed(seed: int) -> int:
@@ -220,7 +127,7 @@ def default_set_name(
     *,
     subset: int | None = None,
     seed: int = 0,
-    severities: Iterable[int] = (1, 2, 3, 4, 5),
+    severities: Iterable[int] = SEVERITIES,
 ) -> str:
     """Folder name of a generated set in the probmoll cache.
 
@@ -230,16 +137,38 @@ def default_set_name(
     severities. A changed dataset or package therefore gets a new folder instead of
     colliding with a set made from other settings.
     """
-    return _set_name(split, _set_settings(split, subset, seed, severities))
+    return set_name_from_settings(split, set_settings(split, subset, seed, severities))
 
 
-def _set_settings(
+def set_settings(
     split: DatasetSplit, subset: int | None, seed: int, severities: Iterable[int]
 ) -> dict[str, Any]:
-    """The manifest settings of a set generated from ``split`` (hashes the source images)."""
+    """The manifest settings of a set generated from ``split``.
+
+    Computing them hashes every source image: compute them once, then pass them to
+    :func:`set_name_from_settings` and to :func:`generate_corruptions`.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+        The clean split.
+    subset : int or None
+        Use the first ``subset`` images; ``None`` (or ``subset >= len(split)``) means all.
+    seed : int
+        The set's seed, ``>= 0``.
+    severities : iterable of int
+        Severity levels (checked by :func:`~probmoll.data.corruptions.names.check_severities`).
+
+    Returns
+    -------
+    dict
+        What ``manifest.json`` records about the set's making: generator package and
+        version, seeding and grayscale rules, seed, severities, and the source (dataset,
+        split, subset, classes, sha256 of its images and labels).
+    """
     if not isinstance(split, DatasetSplit):
         raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
-    severities = _check_severities(severities)
+    severities = check_severities(severities)
     seed = _check_seed(seed)
     total = len(split)
     subset = _resolve_subset(subset, total)
@@ -247,8 +176,8 @@ def _set_settings(
     return _settings(source, total, subset, seed, severities)
 
 
-def _set_name(split: DatasetSplit, settings: dict[str, Any]) -> str:
-    """:func:`default_set_name` from the settings :func:`_set_settings` gave for ``split``."""
+def set_name_from_settings(split: DatasetSplit, settings: dict[str, Any]) -> str:
+    """:func:`default_set_name` from the settings :func:`set_settings` gave for ``split``."""
     seed = settings["seed"]
     height, width = split.image_size
     name = (
@@ -257,21 +186,6 @@ def _set_name(split: DatasetSplit, settings: dict[str, Any]) -> str:
         f"-seed{seed}-{digest(settings, 12)}"
     )
     return name.replace("/", "_").replace(os.sep, "_")
-
-
-def resolve_corruptions(
-    corruptions: Iterable[str] | None, include_heldout: bool = True
-) -> tuple[str, ...]:
-    """Validated corruption names in canonical order; None means the 15 benchmark ones plus,
-    with ``include_heldout``, the 4 held-out ones."""
-    if corruptions is None:
-        return BENCHMARK_CORRUPTIONS + (HELDOUT_CORRUPTIONS if include_heldout else ())
-    if isinstance(corruptions, str):
-        corruptions = [corruptions]
-    names = {check_corruption(c) for c in corruptions}
-    if not names:
-        raise ValueError("corruptions must name at least one corruption")
-    return tuple(c for c in ALL_CORRUPTIONS if c in names)
 
 
 def _array_sha256(array: np.ndarray, chunk: int = 4096) -> str:
@@ -351,7 +265,7 @@ def generate_corruptions(
     split: DatasetSplit,
     out_dir: str | os.PathLike,
     corruptions: Iterable[str] | None = None,
-    severities: Iterable[int] = (1, 2, 3, 4, 5),
+    severities: Iterable[int] = SEVERITIES,
     seed: int = 0,
     subset: int | None = None,
     workers: int | None = None,
@@ -401,13 +315,11 @@ def generate_corruptions(
     CorruptedDataset
         Reader over ``out_dir``.
     """
-    from .reader import CorruptedDataset
-
     if not isinstance(split, DatasetSplit):
         raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
-    _check_size(split.image_size)
+    check_image_size(split.image_size)
     names = resolve_corruptions(corruptions, include_heldout)
-    severities = _check_severities(severities)
+    severities = check_severities(severities)
     seed = _check_seed(seed)
     total = len(split)
     subset = _resolve_subset(subset, total)
@@ -419,8 +331,8 @@ def generate_corruptions(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    # open_corruptions passes the settings it hashed for the set's name: computing them
-    # hashes every source image, which should not happen twice on a cache hit.
+    # open_corruptions passes the settings it hashed for the set's name (set_settings):
+    # computing them hashes every source image, which should not happen twice on a cache hit.
     settings = (
         _settings(split, total, subset, seed, severities)
         if _precomputed_settings is None
@@ -515,7 +427,7 @@ def _run(
         results = pool.imap_unordered(_worker_task, tasks)
     else:
         results = (
-            (c, s, start, _corrupt_range(source, c, s, start, stop, seed_))
+            (c, s, start, corrupt_range(source, c, s, start, stop, seed_))
             for c, s, start, stop, seed_ in tasks
         )
     total = len(todo) * len(severities) * n

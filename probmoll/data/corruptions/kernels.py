@@ -18,16 +18,60 @@
   uint8 is undefined (black on x86). :func:`spatter` returns the package's output
   unchanged otherwise, and in that case the limit of no liquid: the image after the same
   float round trip the package applies to untouched pixels.
+
+Every image of a generated set is corrupted by :func:`corrupt_range` (one image:
+:func:`corrupt_image`); :func:`~probmoll.data.corruptions.generate_corruptions` records
+both rules below in the set's manifest (:data:`SEEDING_RULE`, :data:`GRAYSCALE_RULE`).
+
+Determinism: image ``i`` of corruption ``c`` at severity ``s`` is corrupted after seeding
+numpy's global RNG (and passing ``seed=`` to the two corruptions that take one) with
+``SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0]``. The bytes
+therefore depend on neither the number of workers nor the chunking, and a ``subset=m``
+run equals the first ``m`` images of the full run.
+
+Grayscale (``C = 1``): the package corrupts 3-channel images (it replicates a 2-D input to
+3 channels and returns 3). The channel is replicated, the image corrupted, and channel 0
+(red) kept. Taking one channel keeps the per-pixel statistics of the channel-independent
+noises (Gaussian, shot, impulse, speckle); a luminance average would shrink Gaussian noise
+by a factor ~0.67 and turn impulse noise's salt and pepper into grey levels. For
+corruptions that act on all channels alike the three channels are equal anyway; the
+tinted overlays (frost, spatter) contribute their red channel.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
+from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["BATCH_KERNELS", "apply_corruption", "frost", "spatter", "warm_up", "zoom_blur_batch"]
+from .names import ALL_CORRUPTIONS, check_corruption, check_severities
+
+__all__ = [
+    "BATCH_KERNELS",
+    "GRAYSCALE_RULE",
+    "MIN_SIZE",
+    "SEEDING_RULE",
+    "apply_corruption",
+    "check_image_size",
+    "corrupt_image",
+    "corrupt_range",
+    "frost",
+    "image_seed",
+    "spatter",
+    "warm_up",
+    "zoom_blur_batch",
+]
+
+#: How image ``i`` of corruption ``c`` at severity ``s`` is seeded (see :func:`image_seed`).
+SEEDING_RULE = (
+    "np.random.seed(SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0])"
+)
+#: How grayscale images are corrupted (the package corrupts 3-channel images only).
+GRAYSCALE_RULE = "replicate to RGB, corrupt, keep channel 0"
+#: Smallest height and width imagecorruptions accepts.
+MIN_SIZE = 32
 
 # imagecorruptions' frost: (weight of the image, weight of the frost layer) per severity.
 _FROST_MIXING = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
@@ -181,3 +225,114 @@ def warm_up() -> None:
     for severity in (1, 3):  # float and int parameter tuples: two compiled signatures
         apply_corruption(blank, "glass_blur", severity, 0)
     np.random.set_state(state)  # noqa: NPY002
+
+
+# ------------------------------------------------------- seeded corruption of a set's images
+def image_seed(seed: int, corruption: str, severity: int, index: int) -> int:
+    """The 32-bit seed used for image ``index`` of ``corruption`` at ``severity``."""
+    entropy = [seed, ALL_CORRUPTIONS.index(corruption), severity, index]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def check_image_size(size: Sequence[int]) -> None:
+    """Raise a ValueError unless an ``(H, W)`` image size is at least :data:`MIN_SIZE`."""
+    if min(size) < MIN_SIZE:
+        raise ValueError(
+            f"images are {size[0]}x{size[1]} but the corruptions need at least "
+            f"{MIN_SIZE}x{MIN_SIZE} (imagecorruptions refuses smaller ones); load the dataset "
+            f"padded or resized, e.g. load_dataset('fashion-mnist', pad_to=32)"
+        )
+
+
+def corrupt_image(
+    image: np.ndarray, corruption: str, severity: int, *, seed: int = 0, index: int = 0
+) -> np.ndarray:
+    """Corrupt one uint8 ``(H, W, C)`` image exactly as a generated set does.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``uint8`` ``(H, W, C)`` with ``C`` in (1, 3) and ``H, W >= 32``.
+    corruption : str
+        Corruption name.
+    severity : int
+        1 to 5.
+    seed, index : int
+        The set's seed and the image's index in the set (see :func:`image_seed`).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` ``(H, W, C)``. numpy's global RNG state is restored afterwards.
+    """
+    check_corruption(corruption)
+    check_severities([severity])
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"image must be uint8 (H, W, C) with C in (1, 3), got {image.dtype} {image.shape}"
+        )
+    check_image_size(image.shape[:2])
+    state = np.random.get_state()  # noqa: NPY002  (the package draws from the global RNG)
+    try:
+        return corrupt_range(image[None], corruption, severity, 0, 1, seed, first_index=index)[0]
+    finally:
+        np.random.set_state(state)  # noqa: NPY002
+
+
+def corrupt_range(
+    source: np.ndarray,
+    corruption: str,
+    severity: int,
+    start: int,
+    stop: int,
+    seed: int,
+    first_index: int = 0,
+) -> np.ndarray:
+    """Corrupt the images ``source[start:stop]`` as a generated set with ``seed`` does.
+
+    Image ``i`` of the range is seeded as image ``first_index + i`` of the set
+    (:func:`image_seed`); grayscale images follow :data:`GRAYSCALE_RULE`. Nothing is
+    checked and numpy's global RNG is left reseeded: this is the inner loop of
+    :func:`~probmoll.data.corruptions.generate_corruptions` (use :func:`corrupt_image`
+    for one image).
+
+    Parameters
+    ----------
+    source : numpy.ndarray
+        ``uint8`` ``(N, H, W, C)``, ``C`` in (1, 3), ``H, W >= 32`` (a memory map will do).
+    corruption : str
+        A corruption name.
+    severity : int
+        1 to 5.
+    start, stop : int
+        The rows of ``source`` to corrupt.
+    seed : int
+        The set's seed.
+    first_index : int, default 0
+        Index in the set of row 0 of ``source``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` ``(stop - start, H, W, C)``.
+    """
+    channels = source.shape[-1]
+    if corruption in BATCH_KERNELS:
+        images = np.asarray(source[start:stop])
+        rgb = images if channels == 3 else np.repeat(images, 3, axis=3)
+        return np.ascontiguousarray(BATCH_KERNELS[corruption](rgb, severity)[..., :channels])
+    out = np.empty((stop - start, *source.shape[1:]), dtype=np.uint8)
+    for row, i in enumerate(range(start, stop)):
+        image = np.asarray(source[i])
+        rgb = image if channels == 3 else np.repeat(image, 3, axis=2)
+        result = apply_corruption(
+            rgb, corruption, severity, image_seed(seed, corruption, severity, first_index + i)
+        )
+        if result.shape != rgb.shape:
+            raise RuntimeError(
+                f"{corruption} at severity {severity} returned shape {result.shape} for an image "
+                f"of shape {rgb.shape}"
+            )
+        out[row] = result if channels == 3 else result[..., :1]
+    return out

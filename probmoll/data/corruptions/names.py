@@ -14,16 +14,22 @@ out reports.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable
+
 __all__ = [
     "ALL_CORRUPTIONS",
     "BENCHMARK_CORRUPTIONS",
     "CORRUPTION_CATEGORIES",
     "HELDOUT_CATEGORIES",
     "HELDOUT_CORRUPTIONS",
+    "SEVERITIES",
     "TABLE2_ORDER",
     "category_of",
     "check_corruption",
+    "check_severities",
     "list_corruptions",
+    "resolve_corruptions",
 ]
 
 # The paper's grouping (Sec. 4, Metrics): noise 3/15, blur 4/15, weather 3/15 and "colorization
@@ -79,6 +85,45 @@ def check_corruption(name: str) -> str:
     return name
 
 
+# The five severity levels of every -C benchmark.
+SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+
+def check_severities(severities: Iterable[int], *, name: str = "severities") -> tuple[int, ...]:
+    """``severities`` as a sorted tuple of distinct levels from :data:`SEVERITIES`.
+
+    Parameters
+    ----------
+    severities : iterable of int
+        Severity levels, e.g. ``[1, 5]``.
+    name : str, default "severities"
+        What the caller calls them (a config key, a command-line flag), for the message.
+
+    Raises
+    ------
+    ValueError
+        When the list is empty, repeats a level or holds anything but the integers 1..5.
+    """
+    try:
+        levels = tuple(severities)
+    except TypeError:
+        raise ValueError(
+            f"{name} must be integers in 1..5 (a non-empty list), got {severities!r}"
+        ) from None
+    bad = [
+        level
+        for level in levels
+        if isinstance(level, bool)
+        or not isinstance(level, numbers.Integral)
+        or level not in SEVERITIES
+    ]
+    if bad or not levels:
+        raise ValueError(f"{name} must be integers in 1..5 (a non-empty list), got {list(levels)}")
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"{name} must not repeat a level, got {list(levels)}")
+    return tuple(sorted(int(level) for level in levels))
+
+
 def category_of(name: str) -> str:
     """Category (``"noise"``, ``"blur"``, ``"weather"``, ``"digital"``) of a corruption,
     benchmark or held out."""
@@ -99,3 +144,31 @@ def list_corruptions(which: str = "benchmark") -> list[str]:
         f"unknown corruption group {which!r}; valid: ['benchmark', 'heldout', 'all', "
         f"{', '.join(repr(c) for c in CORRUPTION_CATEGORIES)}]"
     )
+
+
+def resolve_corruptions(
+    corruptions: Iterable[str] | str | None, include_heldout: bool = True
+) -> tuple[str, ...]:
+    """Validated corruption names in canonical order (:data:`ALL_CORRUPTIONS`).
+
+    Parameters
+    ----------
+    corruptions : iterable of str, str or None
+        Names (one name alone may be a plain string); ``None`` means the 15 benchmark
+        corruptions plus, with ``include_heldout``, the 4 held-out ones.
+    include_heldout : bool, default True
+        See ``corruptions``.
+
+    Returns
+    -------
+    tuple of str
+        Distinct names, in the order of :data:`ALL_CORRUPTIONS`.
+    """
+    if corruptions is None:
+        return BENCHMARK_CORRUPTIONS + (HELDOUT_CORRUPTIONS if include_heldout else ())
+    if isinstance(corruptions, str):
+        corruptions = [corruptions]
+    names = {check_corruption(c) for c in corruptions}
+    if not names:
+        raise ValueError("corruptions must name at least one corruption")
+    return tuple(c for c in ALL_CORRUPTIONS if c in names)

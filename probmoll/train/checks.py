@@ -1,0 +1,178 @@
+"""Checks of training options against what is registered and what this machine offers.
+
+:func:`probmoll.train.config.validate_config` calls these before any data is loaded or
+model built, so that a misspelt model option or an unavailable GPU fails at once, with
+a message naming the configuration key (``model.kwargs.width``, ``data.options.n``,
+``eval.names``, ``device``, ...). Each takes plain values, not the configuration.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from probmoll.utils.config import ConfigError, coerce
+
+__all__ = [
+    "check",
+    "check_corruptions",
+    "check_dataset_options",
+    "check_machine",
+    "check_model_kwargs",
+]
+
+# Smallest values of the integer options of the registered models and datasets (the
+# factories and loaders check them too, but only after the data is loaded): counts and
+# sizes are positive, a classifier needs 2 classes, the models' stems need 8x8 images and
+# Fashion-MNIST pads its 28x28 images, never crops them.
+_OPTION_MINIMA = {
+    "width": 1,
+    "n": 1,
+    "num_classes": 2,
+    "size": 8,
+    "resize": 8,
+    "pad_to": 28,
+    "seed": 0,
+}
+# Options with a fixed set of values (None, where a signature allows it, is checked there).
+_OPTION_CHOICES = {"channels": (1, 3)}
+# Arguments of every model factory that come from the dataset, never from model.kwargs.
+_DATASET_GIVEN = ("num_classes", "in_channels", "image_size")
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise :class:`~probmoll.utils.config.ConfigError` with ``message`` unless
+    ``condition`` holds."""
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_options(
+    function: Callable[..., Any],
+    values: Mapping[str, Any],
+    valid: Sequence[str],
+    key: str,
+    owner: str,
+    *,
+    any_name: bool = False,
+) -> None:
+    """Check ``values`` against the keyword parameters ``valid`` of ``function``.
+
+    Names must be among ``valid`` (unless ``any_name``: the function takes ``**kwargs``);
+    values must match the parameter's annotation, where it has one, and the bounds of
+    :data:`_OPTION_MINIMA`/:data:`_OPTION_CHOICES`. Errors name ``key.option``.
+    """
+    try:
+        hints = typing.get_type_hints(function)
+    except (NameError, TypeError):  # annotations that do not resolve: check names only
+        hints = {}
+    for name, value in values.items():
+        option = f"{key}.{name}"
+        check(
+            name in valid or any_name,
+            f"{option} is not an option of {owner}; valid options: "
+            + (", ".join(valid) if valid else "none (it takes no options)"),
+        )
+        if name in hints:
+            value = coerce(value, hints[name], option)
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        low = _OPTION_MINIMA.get(name)
+        check(low is None or value >= low, f"{option} must be >= {low}, got {value}")
+        choices = _OPTION_CHOICES.get(name)
+        check(
+            choices is None or value in choices,
+            f"{option} = {value} is not one of the valid choices: "
+            + ", ".join(map(str, choices or ())),
+        )
+
+
+def check_model_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
+    """``model.kwargs`` bound to the factory's signature, as ``create_model`` will call it.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name (``model.name``).
+    kwargs : mapping
+        ``model.kwargs``: names, annotated types and bounds are checked.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``model.kwargs`` or ``model.kwargs.<option>``.
+    """
+    from probmoll.models import model_factory
+
+    factory = model_factory(name)
+    signature = inspect.signature(factory)
+    valid = [
+        option
+        for option, parameter in signature.parameters.items()
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        and option not in _DATASET_GIVEN
+    ]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    owner = f"model {name!r}"
+    _check_options(factory, kwargs, valid, "model.kwargs", owner, any_name=takes_any)
+    try:
+        signature.bind(**dict.fromkeys(_DATASET_GIVEN), **kwargs)
+    except TypeError as error:  # e.g. a factory parameter without a default
+        raise ConfigError(f"model.kwargs do not fit {owner}: {error}") from None
+
+
+def check_dataset_options(name: str, options: Mapping[str, Any]) -> None:
+    """``data.options`` against the options of the loader of dataset ``name`` (what
+    :func:`probmoll.data.load_dataset` accepts); errors name ``data.options.<option>``."""
+    from probmoll.data.registry import dataset_loader, dataset_options
+
+    valid = dataset_options(name)
+    owner = f"dataset {name!r}"
+    _check_options(dataset_loader(name), options, valid, "data.options", owner)
+
+
+def check_corruptions(spec: str, names: Sequence[str] | None) -> None:
+    """``eval.corruptions`` names a benchmark or a folder, and ``eval.names`` are
+    corruptions (test or held out)."""
+    from probmoll.data.corruptions import PUBLISHED_SETS, list_corruptions
+
+    sources = ["none", "generated", *PUBLISHED_SETS]
+    check(
+        spec in sources or Path(spec).is_dir(),
+        f"eval.corruptions = {spec!r} is neither a corruption benchmark nor a folder; "
+        f"valid choices: {', '.join(sources)} or the folder of a set",
+    )
+    valid = list_corruptions("all")
+    unknown = [name for name in names or () if name not in valid]
+    check(
+        not unknown,
+        f"eval.names: unknown corruption(s) {unknown}; valid choices: {', '.join(valid)}",
+    )
+
+
+def check_machine(device: str, precision: str, tensorboard: bool) -> None:
+    """What the run asks of this machine: ``device``'s CUDA, ``precision``'s bfloat16
+    support on that GPU, and the tensorboard package when ``tensorboard`` is true."""
+    import torch
+
+    if device == "cuda":
+        check(
+            torch.cuda.is_available(),
+            "device = 'cuda' but CUDA is not available here; valid choices: auto, cpu",
+        )
+    uses_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if precision == "bf16" and uses_cuda:
+        check(
+            torch.cuda.is_bf16_supported(),
+            "precision = 'bf16' but this GPU does not support bfloat16; valid choices: fp32, fp16",
+        )
+    if tensorboard:
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "tensorboard = true needs the tensorboard package (pip install tensorboard)"
+            ) from None

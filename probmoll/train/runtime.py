@@ -1,0 +1,112 @@
+"""Where and how a run computes: seeds of its random streams, the device, torch's global
+settings (threads, determinism, cuDNN/TF32) and mixed-precision autocast."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from probmoll.train.config import TrainConfig
+
+__all__ = [
+    "AUGMENT_STREAM",
+    "TORCH_STREAM",
+    "WORKER_STREAM",
+    "derive_seed",
+    "precision_autocast",
+    "precision_dtype",
+    "resolve_device",
+    "torch_settings",
+]
+
+# Purposes of the derived seeds (a part of every derive_seed call), so that no two
+# streams of a run coincide: the augmentation/mollification generator of each rank,
+# torch's global generator of each rank, the seed of each batch of the DataLoader workers.
+AUGMENT_STREAM, TORCH_STREAM, WORKER_STREAM = 1, 2, 3
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed that depends on every part (seed, purpose, rank, epoch, ...).
+
+    Parameters
+    ----------
+    *parts : int
+        Non-negative integers, e.g. ``(config.seed, AUGMENT_STREAM, rank)``.
+
+    Returns
+    -------
+    int
+        In ``[0, 2**63)``, from :class:`numpy.random.SeedSequence` (well mixed: seeds of
+        nearby parts give unrelated streams).
+    """
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device of ``config.device``: ``"auto"`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+@contextlib.contextmanager
+def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Threads, determinism and cuDNN/TF32 flags for the run; restored afterwards.
+
+    Restoring matters when ``main`` runs inside a longer-lived process (a sweep, tests).
+    """
+    saved = (
+        torch.get_num_threads(),
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    )
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    if config.deterministic:
+        # cuBLAS needs this before its first use to be deterministic.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved[0])
+        torch.use_deterministic_algorithms(saved[1])
+        (
+            torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic,
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+        ) = saved[2:]
+
+
+def precision_autocast(
+    config: TrainConfig, device: torch.device
+) -> contextlib.AbstractContextManager:
+    """The autocast context of ``config.precision`` on ``device``.
+
+    ``"fp32"``: nothing (a null context); ``"bf16"``/``"fp16"``: :class:`torch.autocast`
+    to that dtype. A new context every call (they are not reentrant).
+    """
+    dtype = precision_dtype(config.precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def precision_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a ``precision`` setting: None for ``"fp32"`` (no autocast),
+    ``torch.bfloat16`` for ``"bf16"``, ``torch.float16`` for ``"fp16"``."""
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
