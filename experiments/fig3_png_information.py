@@ -3,11 +3,12 @@
 The paper blurs TinyImageNet images along the logarithmic schedule of Eq. 6
 (``sigma_B(t)`` from 0.3 pixels to the image width), PNG-encodes them and finds the
 compressed size falling about linearly in ``t``; that is the basis of the label schedule
-``gamma_blur = t^k`` (Eq. 13; with erratum 1 of NOTES.md, the information *removed*,
-``1 - size(x_t.png) / size(x_0.png)``, is what rises like ``t``). This script measures the
-curve on any registered dataset with :func:`probmoll.mollify.blur_information_curve` and
-writes ``fig3_<label>.json`` (the numbers, with a least-squares line and its largest
-deviation) and ``fig3_<label>.png`` to ``--out``::
+``gamma_blur = t^k`` (Eq. 13; read as in docs/paper-readings.md, reading 1, the
+information *removed*, ``1 - size(x_t.png) / size(x_0.png)``, is what rises like ``t``).
+This script measures the curve on any registered dataset with
+:func:`probmoll.mollify.blur_information_curve` and writes ``fig3_<label>.json`` (the
+numbers, with a least-squares line and its largest deviation) and ``fig3_<label>.png``
+to ``--out``::
 
     python experiments/fig3_png_information.py --data tinyimagenet --images 1000
     python experiments/fig3_png_information.py --data fashion-mnist
@@ -26,18 +27,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-EXPERIMENTS = Path(__file__).resolve().parent
-REPO = EXPERIMENTS.parent
-# Run as a script from anywhere: import probmoll from the checkout, and report.py (the
-# naming of datasets in results) from this folder, which is not a package.
-for _folder in (REPO, EXPERIMENTS):
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
+REPO = Path(__file__).resolve().parent.parent
+# Run as a script from anywhere: import probmoll and experiments/runs.py (the naming of
+# datasets in results) from the checkout.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-from report import CIFAR10_JPEG_TITLE, is_cifar10_jpeg  # noqa: E402
-
+from experiments.runs import CIFAR10_JPEG_TITLE, is_cifar10_jpeg  # noqa: E402
 from probmoll.mollify import blur_information_curve, gamma_blur  # noqa: E402
 from probmoll.train.runlog import git_commit  # noqa: E402
+from probmoll.utils.figures import new_figure, save_figure  # noqa: E402
 from probmoll.utils.io import atomic_write_json  # noqa: E402
 
 
@@ -94,14 +93,10 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _figure(summary: dict, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    from probmoll.plots import save_figure
-
     t = np.asarray(summary["t"])
     mean = np.asarray(summary["information_removed_mean"])
     std = np.asarray(summary["information_removed_std"])
-    figure = Figure(figsize=(4.2, 3.2))
+    figure = new_figure(figsize=(4.2, 3.2))
     axis = figure.add_subplot(1, 1, 1)
     axis.fill_between(t, mean - std, mean + std, color="tab:blue", alpha=0.2, linewidth=0)
     axis.plot(t, mean, color="tab:blue", label="1 - size(x_t.png)/size(x_0.png)")

@@ -25,18 +25,18 @@ reference setting with the fraction of seeds that agree in sign, the paper's cla
 checked against those differences, the paper's numbers for the same augmentation, a
 scatter of clean against corrupted metrics (Fig. 5) and severity curves (PNG), and the
 provenance of every run (command, config, git commit, seed, steps, wall time, device).
+
+This file assembles the report; the parts live beside it: ``experiments/runs.py`` (loading
+runs, statistics over seeds, provenance), ``experiments/claims.py`` (the paper's claims
+and the paired contrasts), ``experiments/tables.py`` and ``experiments/figures.py``. Their
+names are importable from here as well.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import shutil
-import statistics
 import sys
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,674 +46,121 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
     sys.path.insert(0, str(REPO))
 
-from probmoll.evaluate import _grouped_corruptions, _table  # noqa: E402
-from probmoll.train.state import read_run_status  # noqa: E402
-from probmoll.train.sweep import SweepSpec, _lookup, _mean_std, load_sweep  # noqa: E402
+from experiments.claims import (  # noqa: E402
+    EXTRA_CONTRASTS,
+    MOLLIFICATION_CLAIMS,
+    MOLLIFICATION_CONTRASTS,
+    OBJECTIVE_CLAIMS,
+    REFERENCE_LABELS,
+    Contrast,
+    claim_verdict,
+    contrasts,
+    switches_mollification_on,
+)
+from experiments.figures import scatter_figure, severity_figure  # noqa: E402
+from experiments.runs import (  # noqa: E402
+    CIFAR10_JPEG_TITLE,
+    DATASET_TITLES,
+    KEPT_FILES,
+    MAX_COPY_BYTES,
+    Run,
+    augment_label,
+    binomial_se,
+    collect_grid,
+    command_of,
+    dataset_title,
+    describe_setup,
+    display_path,
+    format_stat,
+    group_runs,
+    is_cifar10_jpeg,
+    load_runs,
+)
+from experiments.tables import (  # noqa: E402
+    SUMMARY_COLUMNS,
+    claims_table,
+    contrast_table,
+    corruption_table,
+    markdown_lines,
+    objective_claims_table,
+    paper_comparison_table,
+    paper_fcr_delta,
+    paper_rows,
+    per_corruption_contrast_table,
+    provenance_table,
+    relative_change,
+    severity_table,
+    summary_table,
+)
+from probmoll.train.results import mean_std  # noqa: E402
+from probmoll.train.sweep import SweepSpec, load_sweep  # noqa: E402
+from probmoll.utils.io import atomic_write_text, read_json  # noqa: E402
+
+# The report's tables as lists of lines, under the name report.py exports them by.
+markdown_table = markdown_lines
+
+__all__ = [
+    "CIFAR10_JPEG_TITLE",
+    "DATASET_TITLES",
+    "DEFAULT_GRIDS",
+    "EXTRA_CONTRASTS",
+    "KEPT_FILES",
+    "MAX_COPY_BYTES",
+    "MOLLIFICATION_CLAIMS",
+    "MOLLIFICATION_CONTRASTS",
+    "OBJECTIVE_CLAIMS",
+    "PAPER_REFERENCE",
+    "REFERENCE_LABELS",
+    "REPO",
+    "SUMMARY_COLUMNS",
+    "Contrast",
+    "Run",
+    "augment_label",
+    "binomial_se",
+    "build_report",
+    "claim_verdict",
+    "claims_table",
+    "collect_grid",
+    "command_of",
+    "contrast_table",
+    "contrasts",
+    "corruption_table",
+    "dataset_title",
+    "describe_setup",
+    "display_path",
+    "fig3_section",
+    "format_stat",
+    "grid_description",
+    "grid_section",
+    "group_runs",
+    "is_cifar10_jpeg",
+    "load_runs",
+    "main",
+    "markdown_lines",
+    "markdown_table",
+    "mean_std",
+    "objective_claims_table",
+    "paper_comparison_table",
+    "paper_fcr_delta",
+    "paper_rows",
+    "per_corruption_contrast_table",
+    "provenance_table",
+    "relative_change",
+    "scatter_figure",
+    "severity_figure",
+    "severity_table",
+    "summary_table",
+    "switches_mollification_on",
+]
 
 DEFAULT_GRIDS = (
     "experiments/grids/cpu-fmnist-main.yaml",
     "experiments/grids/cpu-objectives.yaml",
     "experiments/grids/cpu-cifar10-jpeg.yaml",
 )
-# Files of a run folder worth keeping with the results (small, text).
-KEPT_FILES = ("metrics.json", "run.json", "config.yaml", "log.csv")
-MAX_COPY_BYTES = 300_000
 PAPER_REFERENCE = REPO / "experiments" / "paper_reference.yaml"
 
-# (metrics.json key, column title, scale, decimals): the units of the paper's Table 1.
-SUMMARY_COLUMNS = (
-    ("clean.error", "clean err %", 100.0, 1),
-    ("corrupted.mean.error", "corr err %", 100.0, 1),
-    ("gap.error", "gap %", 100.0, 1),
-    ("clean.nll", "clean NLL", 1.0, 3),
-    ("corrupted.mean.nll", "corr NLL", 1.0, 3),
-    ("clean.ece", "clean ECE", 1.0, 3),
-    ("corrupted.mean.ece", "corr ECE", 1.0, 3),
-)
-# For each grid axis, the setting the others are compared against (paired by seed).
-REFERENCE_LABELS = {
-    "mollify.enabled": "false",
-    "mollification": "none",
-    "objective": "ce-nomoll",
-    "ablation": "default",
-}
-# Further contrasts within an axis: (reference, variant, what the difference measures).
-EXTRA_CONTRASTS = {
-    "objective": (
-        ("ce-nomoll", "smooth-jensen-k1", "data mollification with the paper's default objective"),
-        ("ce-moll", "smooth-jensen-k1", "label smoothing coupled to mollified inputs"),
-        ("smooth-jensen-k1", "temper-jensen-k1", "tempered instead of smoothed labels (Eq. 7)"),
-        ("smooth-jensen-k1", "normalized-jensen-k1", "Appendix C normalizer"),
-        ("smooth-jensen-k1", "smooth-jensen-k4", "K = 4 copies per image at equal compute"),
-        ("smooth-jensen-k4", "smooth-lme-k4", "log-mean-exp instead of Jensen (Eq. 19 vs 22)"),
-        ("smooth-lme-k4", "smooth-dk-k4", "Durbin-Koopman bias correction (Appendix D)"),
-        ("smooth-jensen-k4", "smooth-geom-k4-T1", "geometric T = 1 (equal to Jensen)"),
-        ("smooth-jensen-k4", "smooth-geom-k4-T0.5", "geometric, cold T = 0.5"),
-    ),
-}
-# Contrasts that switch data mollification on (reference -> variant), given as
-# (axis, reference, variant) with None for any label: they get the per-corruption table
-# of differences (Table 4) and the check of the paper's claims.
-MOLLIFICATION_CONTRASTS = (
-    ("mollify.enabled", "false", "true"),
-    ("mollification", "none", None),
-    ("objective", "ce-nomoll", "smooth-jensen-k1"),
-)
-DATASET_TITLES = {
-    "fashion-mnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "tinyimagenet": "TinyImageNet",
-    "imagenet": "ImageNet",
-    "synthetic": "synthetic gratings",
-}
-# The paper's claims about adding mollification, checked on every mollification on/off
-# pair: (difference key, expected sign of on - off, claim, where the paper says it).
-MOLLIFICATION_CLAIMS = (
-    ("corrupted.mean.error", -1, "corrupted error decreases", "Sec. 4.1, Table 1"),
-    ("gap.error", -1, "the clean-corrupted error gap narrows", "Sec. 4.1, Fig. 5"),
-    ("corrupted.mean.nll", -1, "corrupted NLL decreases", "Sec. 4.1, Fig. 5(b)"),
-    ("corrupted.mean.ece", -1, "corrupted ECE decreases (by 20-40%)", "Sec. 4.1"),
-    ("clean.error", +1, "clean error rises (slightly, on CIFAR)", "Sec. 4.1, Table 1"),
-)
 
-
-# The paper's statements about its alternative objectives (Sec. 5, Appendices C and D:
-# they "did not lead to improvements"), checked on the objective grids:
-# (reference, variant, metric, expected sign of variant - reference, claim, where).
-OBJECTIVE_CLAIMS = (
-    (
-        "smooth-jensen-k1",
-        "normalized-jensen-k1",
-        "corrupted.mean.error",
-        +1,
-        "the normalized likelihood does not lower corrupted error",
-        "Sec. 5, Appendix C",
-    ),
-    (
-        "smooth-jensen-k1",
-        "normalized-jensen-k1",
-        "clean.error",
-        +1,
-        "the normalized likelihood does not lower clean error",
-        "Sec. 5, Appendix C",
-    ),
-    (
-        "smooth-lme-k4",
-        "smooth-dk-k4",
-        "corrupted.mean.error",
-        +1,
-        "the bias correction does not lower corrupted error",
-        "Sec. 5, Appendix D",
-    ),
-    (
-        "smooth-lme-k4",
-        "smooth-dk-k4",
-        "clean.error",
-        +1,
-        "the bias correction does not lower clean error",
-        "Sec. 5, Appendix D",
-    ),
-)
-
-
-# ------------------------------------------------------------------------- loading
-@dataclass(frozen=True)
-class Run:
-    """One finished run of a grid, as stored under ``results/<grid>/<name>/``."""
-
-    name: str
-    labels: dict[str, str]
-    folder: Path
-    metrics: dict[str, Any]
-    info: dict[str, Any]
-
-    def value(self, key: str) -> float | None:
-        """A metric by dotted key; ``gap.<metric>`` is corrupted minus clean."""
-        if key.startswith("gap."):
-            metric = key.split(".", 1)[1]
-            clean, corrupted = self.value(f"clean.{metric}"), self.value(f"corrupted.mean.{metric}")
-            return None if clean is None or corrupted is None else corrupted - clean
-        return _lookup(self.metrics, key)
-
-
-def collect_grid(spec: SweepSpec, results_dir: Path) -> list[str]:
-    """Copy the small files of every finished run of ``spec`` to ``results_dir/<grid>/``.
-
-    Returns the names of the runs copied. Files over ``MAX_COPY_BYTES`` are skipped.
-    """
-    copied = []
-    for point in spec.points:
-        source = Path(point.config.out)
-        if read_run_status(source) != "finished" or not (source / "metrics.json").is_file():
-            continue
-        target = results_dir / spec.path.stem / point.name
-        target.mkdir(parents=True, exist_ok=True)
-        for name in KEPT_FILES:
-            path = source / name
-            if path.is_file() and path.stat().st_size <= MAX_COPY_BYTES:
-                shutil.copyfile(path, target / name)
-        copied.append(point.name)
-    return copied
-
-
-def load_runs(spec: SweepSpec, results_dir: Path) -> list[Run]:
-    """The finished runs of ``spec`` found under ``results_dir/<grid>/``, in grid order."""
-    runs = []
-    for point in spec.points:
-        folder = results_dir / spec.path.stem / point.name
-        metrics = _read_json(folder / "metrics.json")
-        info = _read_json(folder / "run.json")
-        if metrics and info.get("status") == "finished":
-            runs.append(Run(point.name, dict(point.labels), folder, metrics, info))
-    return runs
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-# ------------------------------------------------------------------------- numbers
-def group_runs(runs: Iterable[Run], axes: Sequence[str]) -> dict[tuple[str, ...], list[Run]]:
-    """Runs keyed by their labels on ``axes`` (every axis but the seeds), in first-seen order."""
-    groups: dict[tuple[str, ...], list[Run]] = {}
-    for run in runs:
-        groups.setdefault(tuple(run.labels[a] for a in axes), []).append(run)
-    return groups
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (``ddof = 1``; None for a single value)."""
-    mean, std = _mean_std(list(values))
-    return mean, (std if len(values) > 1 else None)
-
-
-def format_stat(values: Sequence[float], scale: float, digits: int) -> str:
-    if not values:
-        return "-"
-    mean, std = mean_std([scale * v for v in values])
-    text = f"{mean:.{digits}f}"
-    return text if std is None else f"{text} ± {std:.{digits}f}"
-
-
-def binomial_se(error: float, count: int) -> float:
-    """Standard error of an error rate measured on ``count`` independent test images."""
-    return math.sqrt(max(error * (1.0 - error), 0.0) / count)
-
-
-@dataclass(frozen=True)
-class Contrast:
-    """Paired differences ``variant - reference`` over the seeds both of them finished."""
-
-    axis: str
-    reference: str
-    variant: str
-    context: tuple[tuple[str, str], ...]  # the other axes' labels (seeds excluded)
-    pairs: tuple[tuple[Run, Run], ...]  # (reference run, variant run), one per seed
-    meaning: str = ""
-
-    def differences(self, key: str) -> list[float]:
-        out = []
-        for reference, variant in self.pairs:
-            a, b = reference.value(key), variant.value(key)
-            if a is not None and b is not None:
-                out.append(b - a)
-        return out
-
-
-def contrasts(spec: SweepSpec, runs: Sequence[Run]) -> list[Contrast]:
-    """Every setting against the reference of its axis, plus the extra contrasts."""
-    over = spec.over
-    found = []
-    for axis in spec.axes:
-        if axis == over:
-            continue
-        labels = list(dict.fromkeys(run.labels[axis] for run in runs))
-        wanted: dict[tuple[str, str], str] = {}  # (reference, variant) -> meaning
-        reference = REFERENCE_LABELS.get(axis)
-        if reference in labels:
-            wanted.update({(reference, label): "" for label in labels if label != reference})
-        for ref, variant, meaning in EXTRA_CONTRASTS.get(axis, ()):
-            if ref in labels and variant in labels:
-                wanted[(ref, variant)] = meaning
-        others = [a for a in spec.axes if a not in (axis, over)]
-        for context in dict.fromkeys(tuple(run.labels[a] for a in others) for run in runs):
-            for (ref, variant), meaning in wanted.items():
-                pairs = _pair_by_seed(
-                    runs, axis, ref, variant, dict(zip(others, context, strict=True)), over
-                )
-                if pairs:
-                    found.append(
-                        Contrast(
-                            axis,
-                            ref,
-                            variant,
-                            tuple(zip(others, context, strict=True)),
-                            pairs,
-                            meaning,
-                        )
-                    )
-    return found
-
-
-def _pair_by_seed(
-    runs: Sequence[Run],
-    axis: str,
-    reference: str,
-    variant: str,
-    context: Mapping[str, str],
-    over: str | None,
-) -> tuple[tuple[Run, Run], ...]:
-    def matching(label: str) -> dict[str, Run]:
-        chosen = [
-            r
-            for r in runs
-            if r.labels[axis] == label and all(r.labels[a] == v for a, v in context.items())
-        ]
-        return {(r.labels[over] if over else ""): r for r in chosen}
-
-    a, b = matching(reference), matching(variant)
-    return tuple((a[seed], b[seed]) for seed in a if seed in b)
-
-
-def switches_mollification_on(contrast: Contrast) -> bool:
-    """Whether the contrast is data mollification off (reference) against on (variant)."""
-    return any(
-        contrast.axis == axis
-        and contrast.reference == reference
-        and variant in (None, contrast.variant)
-        for axis, reference, variant in MOLLIFICATION_CONTRASTS
-    )
-
-
-def claim_verdict(differences: Sequence[float], expected_sign: int) -> str:
-    """Whether paired differences go the way a claim says, seed by seed."""
-    if not differences:
-        return "no data"
-    agree = sum(1 for d in differences if d * expected_sign > 0)
-    n = len(differences)
-    if agree == n:
-        return f"yes ({agree}/{n} seeds)"
-    if agree == 0:
-        return f"no ({n}/{n} seeds go the other way)" if n > 1 else "no"
-    return f"mixed ({agree}/{n} seeds)"
-
-
-# ---------------------------------------------------------------- run descriptions
-CIFAR10_JPEG_TITLE = "CIFAR-10 (JPEG copy)"
-
-
-def is_cifar10_jpeg(name: str, root: str | None) -> bool:
-    """Whether dataset ``name`` read from ``root`` is the JPEG copy of CIFAR-10 (a folder
-    dataset whose path names ``cifar10-jpeg``): results on it are not results on CIFAR-10.
-    Also used by experiments/fig3_png_information.py."""
-    return name == "folder" and "cifar10-jpeg" in str(root or "")
-
-
-def dataset_title(config: Mapping[str, Any]) -> str:
-    """A human name of the run's dataset; the JPEG copy of CIFAR-10 is labelled as such."""
-    data = config.get("data", {})
-    name = data.get("name", "?")
-    if is_cifar10_jpeg(name, data.get("root")):
-        return CIFAR10_JPEG_TITLE
-    if name == "folder":
-        return f"image folder {Path(str(data.get('root') or '')).name}"
-    return DATASET_TITLES.get(name, name)
-
-
-def augment_label(config: Mapping[str, Any]) -> str:
-    """The augmentation in the naming of the paper's tables (``fcr+trivaug``, ``fcr+mixup``)."""
-    augment = config.get("augment", {})
-    policy, mix = augment.get("policy", "fcr"), augment.get("mix", "none")
-    return policy if mix in (None, "none") else f"{policy}+{mix}"
-
-
-def display_path(path: Path) -> Path:
-    """``path`` relative to the repository when it lies inside it."""
-    path = Path(path).resolve()
-    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
-
-
-def command_of(info: Mapping[str, Any]) -> str:
-    """The ``probmoll`` command line recorded in run.json (argv without the program path)."""
-    argv = info.get("command") or []
-    return "probmoll " + " ".join(str(a) for a in argv[1:]) if argv else "?"
-
-
-def describe_setup(runs: Sequence[Run]) -> list[str]:
-    """What the runs trained and evaluated on, read from their resolved configs."""
-    config = runs[0].info.get("config", {})
-    data, model, evaluation = (
-        config.get("data", {}),
-        config.get("model", {}),
-        config.get("eval", {}),
-    )
-    steps = sorted({int(r.info.get("steps", 0)) for r in runs})
-    metrics = runs[0].metrics
-    corruptions = metrics.get("corrupted", {}).get("corruptions") or []
-    severities = metrics.get("corrupted", {}).get("severities") or []
-    lines = [
-        f"- dataset: {dataset_title(config)}"
-        + (f", a fixed subset of {data['subset']:,} training images" if data.get("subset") else ""),
-        f"- model: `{model.get('name')}`; batch {config.get('batch_size')} rows/step, "
-        f"SGD lr {config.get('optim', {}).get('lr')} ({config.get('schedule', {}).get('name')}), "
-        f"{config.get('precision')}, epochs {config.get('epochs')}"
-        + (f", max_steps {config['max_steps']}" if config.get("max_steps") else "")
-        + f"; optimiser steps taken: {', '.join(map(str, steps))}",
-        f"- evaluation: {metrics.get('clean', {}).get('count', '?')} clean test images; "
-        f"corruptions `{evaluation.get('corruptions')}`: {len(corruptions)} types x "
-        f"severities {severities} on the same images",
-    ]
-    if corruptions:
-        lines.append(f"- corruption types: {', '.join(corruptions)}")
-    return lines
-
-
-# ------------------------------------------------------------------------ markdown
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    """probmoll.evaluate's markdown table, as lines, with every cell turned into text."""
-    return _table(header, [[str(cell) for cell in row] for row in rows]).split("\n")
-
-
-def summary_table(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str]) -> list[str]:
-    header = [*axes, "n", *(title for _, title, _, _ in SUMMARY_COLUMNS), "clean err s.e. %"]
-    rows = []
-    for key, members in groups.items():
-        cells = [*key, len(members)]
-        for metric, _, scale, digits in SUMMARY_COLUMNS:
-            values = [v for v in (r.value(metric) for r in members) if v is not None]
-            cells.append(format_stat(values, scale, digits))
-        errors = [r.value("clean.error") for r in members]
-        count = members[0].value("clean.count")
-        if count and all(e is not None for e in errors):
-            cells.append(f"{100 * binomial_se(statistics.fmean(errors), int(count)):.1f}")
-        else:
-            cells.append("-")
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def corruption_table(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str]) -> list[str]:
-    """Error (%) per category and per corruption type, mean over severities, with the
-    categories and the types in the column order of the paper's Table 2 (``TABLE2_ORDER``,
-    as probmoll.evaluate orders them)."""
-    first = next(iter(groups.values()))[0].metrics.get("corrupted", {})
-    ordered = _grouped_corruptions({"": {"corrupted": {"categories": first.get("categories")}}})
-    categories = [category for category, _ in ordered]
-    names = [n for _, members in ordered for n in members]
-    if not names:
-        return []
-    header = [*axes, "clean", *(f"**{c}**" for c in categories), *names, "mean"]
-    rows = []
-    for key, members in groups.items():
-        cells = [*key, format_stat([r.value("clean.error") for r in members], 100, 1)]
-        keys = [f"corrupted.by_category.{c}.error" for c in categories]
-        keys += [f"corrupted.by_corruption.{n}.mean.error" for n in names]
-        keys.append("corrupted.mean.error")
-        for metric in keys:
-            values = [v for v in (r.value(metric) for r in members) if v is not None]
-            cells.append(format_stat(values, 100, 1))
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def severity_table(
-    groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str], metric: str
-) -> list[str]:
-    """One metric per severity (0 = clean), mean over corruption types (Figs. 9-10)."""
-    severities = next(iter(groups.values()))[0].metrics.get("corrupted", {}).get("severities")
-    if not severities:
-        return []
-    scale, digits = (100.0, 1) if metric == "error" else (1.0, 3)
-    header = [*axes, "0 (clean)", *(str(s) for s in severities)]
-    rows = []
-    for key, members in groups.items():
-        cells = [*key, format_stat([r.value(f"clean.{metric}") for r in members], scale, digits)]
-        for s in severities:
-            values = [r.value(f"corrupted.by_severity.{s}.{metric}") for r in members]
-            cells.append(format_stat([v for v in values if v is not None], scale, digits))
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def contrast_table(found: Sequence[Contrast]) -> list[str]:
-    header = ["variant - reference", "context", "seeds", *(t for _, t, _, _ in SUMMARY_COLUMNS)]
-    header.append("what it measures")
-    rows = []
-    for contrast in found:
-        context = ", ".join(f"{a}={v}" for a, v in contrast.context) or "-"
-        cells = [f"`{contrast.variant}` - `{contrast.reference}`", context, len(contrast.pairs)]
-        for metric, _, scale, digits in SUMMARY_COLUMNS:
-            diffs = contrast.differences(metric)
-            text = format_stat(diffs, scale, digits)
-            cells.append(text if text.startswith("-") or text == "-" else "+" + text)
-        cells.append(contrast.meaning or f"{contrast.axis}: {contrast.variant}")
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def per_corruption_contrast_table(found: Sequence[Contrast]) -> list[str]:
-    """Error differences (percentage points) per corruption type, as in Table 4."""
-    chosen = [c for c in found if switches_mollification_on(c)]
-    if not chosen:
-        return []
-    categories = chosen[0].pairs[0][0].metrics.get("corrupted", {}).get("categories") or {}
-    names = [n for members in categories.values() for n in members]
-    header = ["variant - reference", "context", "clean", *names, "mean"]
-    rows = []
-    for contrast in chosen:
-        context = ", ".join(f"{a}={v}" for a, v in contrast.context) or "-"
-        cells = [f"`{contrast.variant}` - `{contrast.reference}`", context]
-        keys = ["clean.error", *(f"corrupted.by_corruption.{n}.mean.error" for n in names)]
-        keys.append("corrupted.mean.error")
-        for key in keys:
-            diffs = contrast.differences(key)
-            cells.append(f"{100 * statistics.fmean(diffs):+.1f}" if diffs else "-")
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def claims_table(found: Sequence[Contrast], reference: Mapping[str, Any]) -> list[str]:
-    """The paper's claims about mollification against our paired differences."""
-    chosen = [c for c in found if switches_mollification_on(c)]
-    if not chosen:
-        return []
-    header = [
-        "claim (paper)",
-        "where",
-        "our difference",
-        "relative to reference",
-        "holds here?",
-        "paper, FCR rows (on - off)",
-    ]
-    rows = []
-    for contrast in chosen:
-        for metric, sign, claim, where in MOLLIFICATION_CLAIMS:
-            scale, digits = (100.0, 1) if "error" in metric else (1.0, 3)
-            diffs = contrast.differences(metric)
-            label = f"{claim} [{contrast.variant} vs {contrast.reference}"
-            label += "".join(f", {a}={v}" for a, v in contrast.context) + "]"
-            rows.append(
-                [
-                    label,
-                    where,
-                    format_stat(diffs, scale, digits),
-                    relative_change(contrast, metric),
-                    claim_verdict(diffs, sign),
-                    paper_fcr_delta(reference, metric),
-                ]
-            )
-    return markdown_table(header, rows)
-
-
-def objective_claims_table(found: Sequence[Contrast]) -> list[str]:
-    """The paper's "no improvement" statements (Appendices C, D) against our differences."""
-    header = ["claim (paper)", "where", "variant - reference", "our difference", "holds here?"]
-    rows = []
-    for reference, variant, metric, sign, claim, where in OBJECTIVE_CLAIMS:
-        for contrast in found:
-            if (contrast.axis, contrast.reference, contrast.variant) != (
-                "objective",
-                reference,
-                variant,
-            ):
-                continue
-            diffs = contrast.differences(metric)
-            rows.append(
-                [
-                    claim,
-                    where,
-                    f"`{variant}` - `{reference}`",
-                    format_stat(diffs, 100.0, 1),
-                    claim_verdict(diffs, sign),
-                ]
-            )
-    return markdown_table(header, rows) if rows else []
-
-
-def relative_change(contrast: Contrast, key: str) -> str:
-    """Mean over seeds of (variant - reference) / reference, in percent."""
-    ratios = []
-    for reference, variant in contrast.pairs:
-        a, b = reference.value(key), variant.value(key)
-        if a is not None and b is not None and a != 0:
-            ratios.append((b - a) / abs(a))
-    return f"{100 * statistics.fmean(ratios):+.0f}%" if ratios else "-"
-
-
-def paper_rows(reference: Mapping[str, Any], augment: str) -> list[tuple[str, Mapping]]:
-    """``(dataset, row)`` of the paper's Tables 1/3 for one augmentation, both settings."""
-    out = []
-    for table in ("table1", "table3"):
-        for dataset, rows in (reference.get(table) or {}).items():
-            out += [(dataset, row) for row in rows if row["augment"] == augment]
-    return out
-
-
-def paper_fcr_delta(reference: Mapping[str, Any], metric: str) -> str:
-    """The paper's on - off difference of a metric for FCR, per dataset of Table 1."""
-    parts = []
-    for dataset, rows in (reference.get("table1") or {}).items():
-        by_setting = {row["mollify"]: row for row in rows if row["augment"] == "fcr"}
-        off, on = by_setting.get(False), by_setting.get(True)
-        if off is None or on is None:
-            continue
-        if metric.startswith("gap."):
-            name = metric.split(".", 1)[1]
-            value = (on[f"corrupted.mean.{name}"] - on[f"clean.{name}"]) - (
-                off[f"corrupted.mean.{name}"] - off[f"clean.{name}"]
-            )
-        else:
-            value = on[metric] - off[metric]
-        digits = 1 if "error" in metric else 2
-        parts.append(f"{DATASET_TITLES.get(dataset, dataset)} {value:+.{digits}f}")
-    return "; ".join(parts) or "-"
-
-
-def paper_comparison_table(
-    groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str], reference: Mapping[str, Any]
-) -> list[str]:
-    """Our rows next to the paper's rows with the same augmentation and mollification."""
-    header = [
-        "source",
-        "augment",
-        "moll.",
-        *(t for k, t, _, _ in SUMMARY_COLUMNS if k != "gap.error"),
-    ]
-    keys = [k for k, _, _, _ in SUMMARY_COLUMNS if k != "gap.error"]
-    rows = []
-    augments = []
-    for key, members in groups.items():
-        config = members[0].info.get("config", {})
-        augment = augment_label(config)
-        augments.append(augment)
-        enabled = config.get("mollify", {}).get("enabled", True)
-        label = ", ".join(f"{a}={v}" for a, v in zip(axes, key, strict=True))
-        cells = [f"ours: {dataset_title(config)} ({label})", augment, "yes" if enabled else "no"]
-        for metric in keys:
-            scale, digits = (100.0, 1) if metric.endswith("error") else (1.0, 3)
-            values = [v for v in (r.value(metric) for r in members) if v is not None]
-            cells.append(format_stat(values, scale, digits))
-        rows.append(cells)
-    for augment in dict.fromkeys(augments):
-        for dataset, row in paper_rows(reference, augment):
-            cells = [f"paper: {DATASET_TITLES.get(dataset, dataset)}", augment]
-            cells.append("yes" if row["mollify"] else "no")
-            cells += [f"{row[metric]}" for metric in keys]
-            rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def provenance_table(runs: Sequence[Run], results_dir: Path, spec: SweepSpec) -> list[str]:
-    header = ["run", "seed", "command", "config", "git commit", "steps", "wall time (s)", "device"]
-    rows = []
-    for run in runs:
-        info = run.info
-        device = info.get("device") or {}
-        packages = info.get("packages") or {}
-        config_path = (run.folder / "config.yaml").relative_to(results_dir.parent)
-        rows.append(
-            [
-                run.name,
-                info.get("seed", "?"),
-                f"`{command_of(info)}`",
-                f"`{config_path}` (from `{display_path(spec.path)}`)",
-                f"`{info.get('git_commit')}`",
-                info.get("steps", "?"),
-                f"{float(info.get('wall_time_s') or 0):.0f}",
-                f"{device.get('type', '?')} {device.get('name', '')}, "
-                f"torch {packages.get('torch')}",
-            ]
-        )
-    return markdown_table(header, rows)
-
-
-# ------------------------------------------------------------------------- figures
-def scatter_figure(groups: Mapping[tuple[str, ...], list[Run]], axes: Sequence[str], path: Path):
-    """Clean against corrupted error, NLL and ECE, one marker per setting (Fig. 5)."""
-    from matplotlib.figure import Figure
-
-    from probmoll.plots import save_figure
-
-    figure = Figure(figsize=(11, 3.4))
-    panels = (("error", "error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE", 1.0))
-    for index, (metric, title, scale) in enumerate(panels):
-        axis = figure.add_subplot(1, 3, index + 1)
-        for key, members in groups.items():
-            clean = [r.value(f"clean.{metric}") for r in members]
-            corrupted = [r.value(f"corrupted.mean.{metric}") for r in members]
-            if None in clean or None in corrupted:
-                continue
-            x, y = scale * statistics.fmean(clean), scale * statistics.fmean(corrupted)
-            axis.scatter([x], [y], s=28)
-            axis.annotate(
-                "/".join(key), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points"
-            )
-        low, high = axis.get_xlim()
-        axis.plot([low, high], [low, high], color="grey", linewidth=0.6, linestyle=":")
-        axis.set_xlabel(f"clean {title}")
-        axis.set_ylabel(f"corrupted {title}")
-    figure.subplots_adjust(wspace=0.35)
-    figure.suptitle("clean vs corrupted (dotted: equal); label = " + " / ".join(axes), fontsize=9)
-    save_figure(figure, path, dpi=100)
-    return path
-
-
-def severity_figure(groups: Mapping[tuple[str, ...], list[Run]], path: Path):
-    """Error, NLL and ECE against severity, the seed-0 (first) run of each setting."""
-    from probmoll.plots import plot_severity_curves, save_figure
-
-    figure = plot_severity_curves(
-        {"/".join(key): members[0].metrics for key, members in groups.items()}
-    )
-    save_figure(figure, path, dpi=90)
-    return path
-
-
-# -------------------------------------------------------------------------- report
 def grid_description(path: Path) -> str:
     """The first paragraph of the grid file's leading comment."""
     lines = []
@@ -728,6 +175,17 @@ def grid_description(path: Path) -> str:
 
 
 def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any]) -> list[str]:
+    """The report's section on one grid, as Markdown lines; writes its two figures.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The grid, as :func:`probmoll.train.sweep.load_sweep` reads it.
+    results_dir : Path
+        The folder holding ``<grid>/<run>/`` (the figures go to ``<grid>/``).
+    reference : mapping
+        The paper's numbers (``experiments/paper_reference.yaml``).
+    """
     runs = load_runs(spec, results_dir)
     grid_file = display_path(spec.path)
     lines = [f"## {spec.path.stem}", "", grid_description(spec.path), ""]
@@ -845,12 +303,13 @@ def fig3_section(results_dir: Path) -> list[str]:
         "`1 - size(x_t.png) / size(x_0.png)` averaged over images, against the blur "
         "temperature t (Eq. 6 schedule, sigma from 0.3 pixels to the image width); the paper "
         "finds it about linear in t on TinyImageNet, which motivates `gamma_blur = t^k` "
-        "(Eq. 13, read as in NOTES.md erratum 1). Least-squares line over the grid of t:",
+        "(Eq. 13, read as in docs/paper-readings.md, reading 1). Least-squares line over the "
+        "grid of t:",
         "",
     ]
     rows = []
     for path in files:
-        curve = json.loads(path.read_text())
+        curve = read_json(path)
         fit = curve["linear_fit_of_information_removed"]
         rows.append(
             [
@@ -866,11 +325,12 @@ def fig3_section(results_dir: Path) -> list[str]:
             ]
         )
     header = ["dataset", "images", "C x H x W", "slope", "intercept", "R^2", "worst residual"]
-    lines += markdown_table([*header, "command", "figure"], rows)
+    lines += markdown_lines([*header, "command", "figure"], rows)
     return [*lines, ""]
 
 
 def build_report(grids: Sequence[Path], results_dir: Path) -> str:
+    """The whole report: a section per grid file in ``grids``, then Fig. 3 if measured."""
     reference = yaml.safe_load(PAPER_REFERENCE.read_text())
     lines = [
         "# probmoll experiment results",
@@ -888,6 +348,7 @@ def build_report(grids: Sequence[Path], results_dir: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``--collect``, ``--grid``, ``--results``, ``--out``; returns 0."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--grid",
@@ -912,8 +373,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             copied = collect_grid(load_sweep(grid), results_dir)
             print(f"{grid.name}: copied {len(copied)} finished run(s) to {results_dir / grid.stem}")
     out = args.out or results_dir / "REPORT.md"
-    from probmoll.utils.io import atomic_write_text
-
     atomic_write_text(out, build_report(grids, results_dir))
     print(out)
     return 0

@@ -1,4 +1,7 @@
-"""Command line and output files shared by the paper_appendix scripts."""
+"""Command line, tables and output files shared by the paper_appendix scripts.
+
+Figures are written with :func:`probmoll.utils.figures.save_figure`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from probmoll.utils.io import atomic_write_json, atomic_write_text
+from probmoll.utils.tables import markdown_table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "output"
 
@@ -21,26 +25,20 @@ def parse_args(description: str, argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table; floats in 4 significant digits."""
+def number_table(header: list[str], rows: list[list]) -> str:
+    """A Markdown table (:func:`probmoll.utils.tables.markdown_table`) ending in a newline.
 
-    def cell(value):
+    Floats are written with 4 significant digits and ``|`` is escaped, since a bare ``|``
+    would split a cell.
+    """
+
+    def cell(value) -> str:
         text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        return text.replace("|", "\\|")  # a bare | would split the cell
+        return text.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def save_figure(figure, path: Path) -> None:
-    """Save a matplotlib figure as PNG (creating the folder) and close it."""
-    import matplotlib.pyplot as plt
-
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    return (
+        markdown_table([cell(v) for v in header], [[cell(v) for v in row] for row in rows]) + "\n"
+    )
 
 
 def write_outputs(out: Path, name: str, results: dict, markdown: str) -> None:

@@ -10,8 +10,9 @@ written (it is defined wherever no f_j equals K, which holds for these random f)
 numerical integration (scipy.integrate.quad) of the definition, for random predictions
 f over C = 2, 3, 10, 100 classes and logit scales from near-uniform to peaked. Also:
 
-- erratum 2: the derivation needs a = gamma_t; with a = gamma_t - 1 (as printed) a in
-  [-1, 0], the labels leave the simplex and the integral is a different number;
+- the derivation needs a = gamma_t (docs/paper-readings.md, reading 2); with
+  a = gamma_t - 1 (as printed) a in [-1, 0], the labels leave the simplex and the
+  integral is a different number;
 - the printed formula is 0/0 (NaN) at uniform f, where log_partition gives log Z = 0.
 
 Run: ``python paper_appendix/appendix_c_partition.py [--fast] [--out DIR]``.
@@ -24,7 +25,7 @@ import math
 
 import numpy as np
 import torch
-from _common import markdown_table, parse_args, write_outputs
+from _common import number_table, parse_args, write_outputs
 from scipy import integrate
 
 from probmoll.likelihoods import log_partition
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
         + "Printed: `log sum_j (K - f_j)/(log K - log f_j)` evaluated as written (no f_j = K "
         "occurs for these random f); log_partition: the log-space evaluation used in training. "
         "Both against `log` of the quadrature of Z's definition.\n\n"
-        + markdown_table(
+        + number_table(
             [
                 "C",
                 "logit scale",
@@ -140,9 +141,9 @@ def main(argv: list[str] | None = None) -> dict:
             rows,
         )
         + "\n## Erratum 2 (a = gamma_t, not gamma_t - 1)\n\n"
-        + markdown_table(["quantity", "value"], [[k, v] for k, v in erratum.items()])
+        + number_table(["quantity", "value"], [[k, v] for k, v in erratum.items()])
         + "\n## Uniform predictions (the 0/0 pitfall)\n\n"
-        + markdown_table(["quantity", "value"], [[k, v] for k, v in uniform.items()])
+        + number_table(["quantity", "value"], [[k, v] for k, v in uniform.items()])
     )
     write_outputs(args.out, "appendix_c_partition", results, markdown)
     return results

@@ -41,16 +41,13 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import numpy as np
+import torch
+from _common import number_table, parse_args, write_outputs
+from scipy import integrate, special, stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from _common import markdown_table, parse_args, save_figure, write_outputs  # noqa: E402
-from scipy import integrate, special, stats  # noqa: E402
-
-from probmoll.likelihoods import durbin_koopman, jensen, log_mean_exp  # noqa: E402
+from probmoll.likelihoods import durbin_koopman, jensen, log_mean_exp
+from probmoll.utils.figures import new_figure, save_figure
 
 COPIES = (1, 2, 4, 8, 16)
 # The slopes are fitted where the leading term dominates: at K = 2 the O(K^-3) terms are
@@ -152,7 +149,8 @@ def log_log_slope(rows: list[dict], name: str) -> dict:
 
 
 def plot(results: dict, path) -> None:
-    figure, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    figure = new_figure(figsize=(5 * len(results), 4))
+    axes = figure.subplots(1, len(results), squeeze=False)
     for axis, (toy_name, toy) in zip(axes[0], results.items(), strict=True):
         for name, marker in (("log_mean_exp", "o"), ("durbin_koopman", "s"), ("jensen", "^")):
             ks = [row["K"] for row in toy["rows"] if name in row]
@@ -180,7 +178,8 @@ def plot(results: dict, path) -> None:
         )
         axis.set_xticks(COPIES, [str(k) for k in COPIES])
         axis.legend(fontsize=7, loc="lower left")
-    save_figure(figure, path)
+    figure.tight_layout()
+    save_figure(figure, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -231,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"\n## {toy_name} (log I = {math.log(toy['mean']):.5f}, "
             f"Var[p]/(2 I^2) = {leading:.5f}, Durbin-Koopman c2 = "
             f"{coefficients['durbin_koopman_second_order']:.5f}, {draws} draws per K)\n\n"
-            + markdown_table(
+            + number_table(
                 [
                     "K",
                     "Jensen bias",

@@ -11,7 +11,7 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture
 def run_script(tmp_path, monkeypatch):
-    # The scripts import their shared helpers as `_common`, found next to them.
+    # The scripts import `_common` (command line, tables, outputs), found next to them.
     monkeypatch.syspath_prepend(str(HERE))
 
     def run(name: str) -> tuple[dict, Path]:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 import torch
-from _common import markdown_table, parse_args, write_outputs
+from _common import number_table, parse_args, write_outputs
 from scipy import integrate, stats
 
 from probmoll.likelihoods import geometric, geometric_per_copy, jensen, soft_label_log_likelihood
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
     markdown = (
         f"# Eq. 28 vs Eq. 21 (N = {num_examples} examples, {replications} replications)\n\n"
         f"Eq. 21 (quadrature) = {eq21:.6f}; Eq. 20 (quadrature) = {eq20:.6f}\n\n"
-        + markdown_table(
+        + number_table(
             [
                 "K",
                 "log Eq. 28",

@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import matplotlib.tri as mtri
+import numpy as np
+import torch
+from _common import number_table, parse_args, write_outputs
+from scipy import optimize, special
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.tri as mtri  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from _common import markdown_table, parse_args, save_figure, write_outputs  # noqa: E402
-from scipy import optimize, special  # noqa: E402
-
-from probmoll.likelihoods import dirichlet_log_likelihood, dirichlet_mode  # noqa: E402
+from probmoll.likelihoods import dirichlet_log_likelihood, dirichlet_mode
+from probmoll.utils.figures import new_figure, save_figure
 
 NUM_CLASSES = 3
 TRUE_CLASS = 0
@@ -83,7 +80,8 @@ def plot(panels: list[tuple[str, np.ndarray]], path, resolution: int) -> None:
     )
     xy = barycentric @ corners
     triangulation = mtri.Triangulation(xy[:, 0], xy[:, 1])
-    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
+    figure = new_figure(figsize=(4 * len(panels), 3.6))
+    axes = figure.subplots(1, len(panels))
     for axis, (title, targets) in zip(axes, panels, strict=True):
         density = np.exp(log_density(barycentric, targets))
         axis.tricontourf(triangulation, density, levels=20, cmap="viridis")
@@ -103,7 +101,8 @@ def plot(panels: list[tuple[str, np.ndarray]], path, resolution: int) -> None:
         axis.set_aspect("equal")
         axis.axis("off")
     axes[0].legend(loc="upper left", fontsize=8)
-    save_figure(figure, path)
+    figure.tight_layout()
+    save_figure(figure, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         resolution=60 if args.fast else 200,
     )
     results = {"claim": __doc__.splitlines()[0], "cases": records, "conclusions": conclusions}
-    markdown = "# Fig. 4: modes of Dir(f | 1 + y), C = 3, true class 1\n\n" + markdown_table(
+    markdown = "# Fig. 4: modes of Dir(f | 1 + y), C = 3, true class 1\n\n" + number_table(
         [
             "label",
             "gamma",
