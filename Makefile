@@ -30,7 +30,8 @@ test: $(STAMP) data
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check probmoll tests benchmarks experiments paper_appendix
+	$(VENV)/bin/ruff check probmoll tests benchmarks experiments paper_appendix docs
+	$(VENV)/bin/ruff format --check probmoll tests benchmarks experiments paper_appendix docs
 
 # Speed measurements (see benchmarks/README.md); each prints its ratios and exits.
 bench: $(STAMP)
