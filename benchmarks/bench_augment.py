@@ -2,7 +2,7 @@
 
 Claim: :class:`probmoll.augment.BatchFCR` augments a 128 x 3 x 32 x 32 uint8 batch many
 times faster than torchvision's per-image ``Compose`` of the same three transforms, with
-identical output for the same parameters (see tests/test_augment_batched.py).
+identical output for the same parameters (see tests/augment/test_augment_batched.py).
 
 Measured side by side in one run, in images per second:
 

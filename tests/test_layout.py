@@ -200,3 +200,25 @@ def test_no_citation_of_notes_outside_the_repository():
     ]
     cited += [name for name in ("README.md",) if pattern.search((REPO / name).read_text())]
     assert cited == []
+
+
+def test_tests_mirror_the_package():
+    subpackages = sorted({subpackage(m) for m in MODULES} - {""})
+    assert [name for name in subpackages if not (REPO / "tests" / name).is_dir()] == []
+
+
+def test_every_test_module_holds_tests():
+    # Helpers shared by several test modules are named helpers.py / conftest.py, so that a
+    # module named test_* always holds tests.
+    empty = []
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [
+            node.name
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+            and node.name.startswith(("test", "Test"))
+        ]
+        if not names:
+            empty.append(str(path.relative_to(REPO)))
+    assert empty == []

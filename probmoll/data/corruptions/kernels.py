@@ -5,7 +5,7 @@
   the time of generating all 19 corruptions. :func:`frost` here keeps each resized
   photograph in a per-process cache and otherwise performs the same operations on the same
   numbers, drawing from numpy's global RNG in the same order, so its output is
-  byte-identical to the package's for the same RNG state (``tests/test_corruptions.py``
+  byte-identical to the package's for the same RNG state (``tests/data/test_corruptions.py``
   checks this on many images, sizes, seeds and all severities).
 - ``zoom_blur`` (the slowest corruption at 32x32 once frost is cached; it draws no random
   numbers) runs on a whole chunk of images at once: :func:`zoom_blur_batch` stacks the

@@ -21,7 +21,7 @@ from scipy import stats
 
 from probmoll.train.sweep import load_sweep, run_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def load_script(name: str):

@@ -10,7 +10,11 @@ import sys
 import time
 
 import pytest
-from test_train_support import (
+
+from probmoll.cli import main as probmoll_main
+from probmoll.train.config import load_config
+from probmoll.train.engine import Trainer, TrainingInterrupted, main
+from tests.helpers import (
     REPO,
     TINY,
     assert_same_weights,
@@ -19,10 +23,6 @@ from test_train_support import (
     read_json,
     subprocess_env,
 )
-
-from probmoll.cli import main as probmoll_main
-from probmoll.train.config import load_config
-from probmoll.train.engine import Trainer, TrainingInterrupted, main
 
 # 3 epochs of 8 steps, a checkpoint after every step.
 RUN = [*TINY, "epochs=3", "checkpoint_every_steps=1"]

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from test_evaluate import MEAN, STD, Split, make_model, make_split, one_thread  # noqa: F401
 
 from probmoll.data.corruptions import (
     BENCHMARK_CORRUPTIONS,
@@ -14,6 +13,7 @@ from probmoll.data.corruptions import (
 )
 from probmoll.evaluate import evaluate_model, markdown_report, write_report
 from probmoll.metrics import ClassificationMetrics
+from tests.evaluate.helpers import MEAN, STD, Split, make_model, make_split
 
 NAMES = list(BENCHMARK_CORRUPTIONS) + list(HELDOUT_CORRUPTIONS)
 

@@ -20,7 +20,7 @@ from probmoll.augment import list_policies
 from probmoll.train.config import load_config
 from probmoll.train.sweep import load_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
 CONFIGS = sorted((EXPERIMENTS / "configs").glob("*.yaml"))
 GRIDS = sorted((EXPERIMENTS / "grids").glob("*.yaml"))

@@ -9,7 +9,6 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 import yaml
-from test_train_support import TINY
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from probmoll.mollify import (
@@ -38,6 +37,7 @@ from probmoll.mollify import (
 from probmoll.train.config import ConfigError, load_config
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.engine import Trainer, load_data
+from tests.helpers import TINY
 
 
 def batch(size=64, channels=3, height=8, width=8, num_classes=10, seed=0, dtype=torch.float32):

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 import torch
-from test_train_support import REPO, TINY, load_checkpoint_state, read_json, subprocess_env
 
 from probmoll.models import model_from_checkpoint
 from probmoll.train.config import load_config
 from probmoll.train.distributed import DistributedContext, shard_of_batch
 from probmoll.train.engine import evaluate, load_data
+from tests.helpers import REPO, TINY, load_checkpoint_state, read_json, subprocess_env
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 4])

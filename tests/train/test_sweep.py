@@ -7,11 +7,11 @@ import statistics
 
 import pytest
 import yaml
-from test_train_support import REPO, TINY, read_json
 
 from probmoll.cli import main as probmoll_main
 from probmoll.train.config import ConfigError, parse_overrides
 from probmoll.train.sweep import collect_results, expand_grid, load_sweep
+from tests.helpers import REPO, TINY, read_json
 
 
 def write_base(tmp_path):

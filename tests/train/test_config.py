@@ -27,7 +27,7 @@ from probmoll.train.config import (
     parse_overrides,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "experiments" / "configs").glob("*.yaml"))
 
 

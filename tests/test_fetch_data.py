@@ -5,7 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from test_train_support import REPO
+
+from tests.helpers import REPO
 
 SCRIPT = REPO / "scripts" / "fetch_fashion_mnist.sh"
 BASH = shutil.which("bash")

@@ -6,14 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from test_train_support import (
-    SMOKE,
-    TINY,
-    assert_same_weights,
-    load_checkpoint_state,
-    probmoll,
-    read_json,
-)
 
 from probmoll.cli import main as probmoll_main
 from probmoll.data import DatasetSplit, load_dataset
@@ -35,6 +27,14 @@ from probmoll.train.engine import (
     standardize,
 )
 from probmoll.train.state import RUN_FILES, RunFolderError, prepare_run_folder
+from tests.helpers import (
+    SMOKE,
+    TINY,
+    assert_same_weights,
+    load_checkpoint_state,
+    probmoll,
+    read_json,
+)
 
 
 def tiny_config(tmp_path, *overrides, name="run"):

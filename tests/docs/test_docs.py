@@ -19,7 +19,7 @@ import pytest
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = ("index.md", "mollification.md", "evaluation.md", "models_and_augmentation.md")
 

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 import torch
-from test_evaluate import one_thread  # noqa: F401  (autouse fixture)
 
 from probmoll import evaluate
 from probmoll.data import load_dataset
