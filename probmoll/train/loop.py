@@ -8,6 +8,7 @@ clean test images (only standardised: mollification only ever touches training b
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
@@ -44,6 +45,7 @@ def evaluate(
     context: DistributedContext | None = None,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
+    autocast: contextlib.AbstractContextManager | None = None,
 ) -> dict[str, float | int]:
     """Error, NLL, ECE and Brier score of ``model`` on uint8 test images ``(N, C, H, W)``
     held as tensors (on the device), with probmoll's one evaluation loop,
@@ -54,8 +56,14 @@ def evaluate(
     contiguous share of the images and the exact metric sums are all-reduced, so the
     result does not depend on the number of processes (nor on ``batch_size``). A collective
     under DDP: every rank calls it.
+
+    ``autocast_dtype`` runs the forward passes under :func:`torch.autocast` with that
+    dtype; ``autocast`` (a ``torch.autocast`` context, as earlier releases took) is still
+    accepted and stands for its dtype.
     """
     context = context or DistributedContext()
+    if autocast is not None and autocast_dtype is None:
+        autocast_dtype = getattr(autocast, "fast_dtype", None)
     metrics = evaluate_images(
         model,
         images,

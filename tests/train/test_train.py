@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from probmoll.cli import main as probmoll_main
 from probmoll.data import DatasetSplit, load_dataset
@@ -469,3 +470,25 @@ def test_evaluate_model_of_checkpoint_matches_engine(tmp_path):
         model, data.test_split, None, mean=info["mean"], std=info["std"], progress=False
     )
     assert again["clean"] == results["clean"]
+
+
+def test_per_epoch_evaluate_takes_an_autocast_context_as_earlier_releases_did():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    images = torch.randint(0, 256, (10, 3, 8, 8), dtype=torch.uint8)
+    labels = torch.randint(0, 4, (10,))
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.2)
+    by_dtype = evaluate(
+        model, images, labels, mean, std, num_classes=4, autocast_dtype=torch.bfloat16
+    )
+    by_context = evaluate(
+        model,
+        images,
+        labels,
+        mean,
+        std,
+        num_classes=4,
+        autocast=torch.autocast("cpu", dtype=torch.bfloat16),
+    )
+    full = evaluate(model, images, labels, mean, std, num_classes=4)
+    assert by_context == by_dtype and by_dtype["nll"] != full["nll"]
