@@ -25,6 +25,7 @@ from torch.utils import benchmark
 from probmoll.likelihoods import (
     Objective,
     get_estimator_spec,
+    get_likelihood_form,
     list_estimators,
     list_likelihood_forms,
 )
@@ -89,7 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for num_classes in (10, 100):
         logits = torch.randn(BATCH, num_classes, generator=generator).to(device).requires_grad_()
-        targets = torch.softmax(torch.randn(BATCH, num_classes, generator=generator), -1).to(device)
+        # Targets as training makes them: BATCH / K examples, each repeated K times
+        # (k-major, as Objective.expand does), smoothed or tempered as the form needs.
+        scores = torch.randn(BATCH, num_classes, generator=generator)
+        gamma = torch.rand(BATCH, 1, generator=generator)
+        tempered_all = (1 - gamma) * F.one_hot(scores.argmax(-1), num_classes)
+        smoothed_all = torch.softmax(scores, -1)
+
+        def targets_for(form, copies, tempered=tempered_all, smoothed=smoothed_all):
+            label_form = get_likelihood_form(form).label_form
+            base = (tempered if label_form == "temper" else smoothed)[: BATCH // copies]
+            return base.repeat(copies, 1).to(device)
+
+        targets = smoothed_all.to(device)
         step = loss_step(F.cross_entropy, logits, targets)
         cross_entropy = median_seconds(step, device, min_run_time)
 
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
                     if copies < get_estimator_spec(estimator).min_copies:
                         continue
                     objective = Objective(form=form, estimator=estimator, k=copies)
-                    step = loss_step(objective, logits, targets)
+                    step = loss_step(objective, logits, targets_for(form, copies))
                     report(copies, form, estimator, median_seconds(step, device, min_run_time))
 
 

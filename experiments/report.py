@@ -18,8 +18,8 @@ other grid files (e.g. the paper-scale ``experiments/grids/paper-*.yaml`` once t
 the default is the CPU-sized grids run on this machine.
 
 For each grid the report holds: what ran (finished runs out of the grid's points), a
-summary table in the units of the paper's Table 1 (error in %, NLL in nats, ECE as a
-fraction; mean and sample standard deviation over seeds), errors per corruption category
+summary table in the layout of the paper's Table 1 (error and ECE in %, NLL in nats; mean
+and sample standard deviation over seeds), errors per corruption category
 and type (Table 2), metrics per severity (Figs. 9-10), paired differences against a
 reference setting with the fraction of seeds that agree in sign, the paper's claims
 checked against those differences, the paper's numbers for the same augmentation, a
@@ -86,9 +86,11 @@ from experiments.tables import (  # noqa: E402
     paper_comparison_table,
     paper_fcr_delta,
     paper_rows,
+    paper_value,
     per_corruption_contrast_table,
     provenance_table,
     relative_change,
+    scale_of,
     severity_table,
     summary_table,
 )
@@ -143,9 +145,11 @@ __all__ = [
     "paper_comparison_table",
     "paper_fcr_delta",
     "paper_rows",
+    "paper_value",
     "per_corruption_contrast_table",
     "provenance_table",
     "relative_change",
+    "scale_of",
     "scatter_figure",
     "severity_figure",
     "severity_table",
@@ -208,10 +212,10 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     lines += [
         "### Summary",
         "",
-        "Mean ± sample standard deviation over seeds (n = seeds). Error in %, NLL in nats, "
-        "ECE as a fraction (the paper's units); gap = corrupted - clean error; the last "
-        "column is the binomial standard error of the clean error on this many test images "
-        "(evaluation noise alone, without seed-to-seed training noise).",
+        "Mean ± sample standard deviation over seeds (n = seeds). Error and ECE in %, NLL "
+        "in nats; gap = corrupted - clean error; the last column is the binomial standard "
+        "error of the clean error on this many test images (evaluation noise alone, without "
+        "seed-to-seed training noise).",
         "",
         *summary_table(groups, axes),
         "",
@@ -222,7 +226,8 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
             "### Paired differences",
             "",
             "Variant minus reference on the same seed, then mean ± standard deviation over "
-            "the seeds (negative = lower error/NLL/ECE for the variant).",
+            "the seeds (negative = lower error/NLL/ECE for the variant; error and ECE in "
+            "percentage points).",
             "",
             *contrast_table(found),
             "",
@@ -234,7 +239,8 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
             "",
             "'holds here?' compares the sign of our paired difference with the claim, seed by "
             "seed; the last column gives the paper's own difference (mollification on - off, "
-            "FCR, preact-ResNet-50, 300 epochs) from `experiments/paper_reference.yaml`.",
+            "FCR, preact-ResNet-50, 300 epochs) from `experiments/paper_reference.yaml`; "
+            "error and ECE differences in percentage points.",
             "",
             *claims,
             "",
@@ -262,7 +268,7 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     categories = corruption_table(groups, axes)
     if categories:
         lines += ["### Error per corruption category and type (%, as Table 2)", "", *categories, ""]
-    for metric, title in (("error", "Error (%)"), ("nll", "NLL"), ("ece", "ECE")):
+    for metric, title in (("error", "Error (%)"), ("nll", "NLL"), ("ece", "ECE (%)")):
         table = severity_table(groups, axes, metric)
         if table:
             lines += [f"### {title} per severity (0 = clean; Figs. 9-10)", "", *table, ""]
@@ -270,7 +276,8 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     lines += [
         "### Beside the paper's numbers",
         "",
-        "Different data, model size and training budget: compare directions and gaps, not levels.",
+        "Different data, model size and training budget: compare directions and gaps, not "
+        "levels. The paper's ECE (a fraction in its tables) is shown in % like ours.",
         "",
         *comparison,
         "",

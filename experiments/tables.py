@@ -3,6 +3,9 @@
 Every table is written with :func:`probmoll.utils.tables.markdown_table`; the numbers are
 those of the runs' ``metrics.json`` (mean ± sample standard deviation over seeds) and of
 the paper's Tables 1 and 3 as transcribed in ``experiments/paper_reference.yaml``.
+Error and ECE are shown in percent (differences in percentage points) with "(%)" in the
+header, as in every table of probmoll; NLL in nats. ``metrics.json`` holds fractions, and
+the paper's ECE, a fraction in its tables, is converted to percent here.
 Imported by ``experiments/report.py`` as ``experiments.tables``, with the repository on
 ``sys.path``.
 """
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from probmoll.train.sweep import SweepSpec
 
 __all__ = [
+    "PERCENT_METRICS",
     "SUMMARY_COLUMNS",
     "claims_table",
     "contrast_table",
@@ -47,23 +51,27 @@ __all__ = [
     "paper_comparison_table",
     "paper_fcr_delta",
     "paper_rows",
+    "paper_value",
     "per_corruption_contrast_table",
     "provenance_table",
     "relative_change",
+    "scale_of",
     "severity_table",
     "summary_table",
 ]
 
-# (metrics.json key, column title, scale, decimals): the units of the paper's Table 1.
+# (metrics.json key, column title, scale, decimals): error and ECE in percent.
 SUMMARY_COLUMNS = (
-    ("clean.error", "clean err %", 100.0, 1),
-    ("corrupted.mean.error", "corr err %", 100.0, 1),
-    ("gap.error", "gap %", 100.0, 1),
+    ("clean.error", "clean err (%)", 100.0, 1),
+    ("corrupted.mean.error", "corr err (%)", 100.0, 1),
+    ("gap.error", "gap (%)", 100.0, 1),
     ("clean.nll", "clean NLL", 1.0, 3),
     ("corrupted.mean.nll", "corr NLL", 1.0, 3),
-    ("clean.ece", "clean ECE", 1.0, 3),
-    ("corrupted.mean.ece", "corr ECE", 1.0, 3),
+    ("clean.ece", "clean ECE (%)", 100.0, 1),
+    ("corrupted.mean.ece", "corr ECE (%)", 100.0, 1),
 )
+# Metrics (the last part of a key) shown in percent.
+PERCENT_METRICS = ("error", "ece")
 
 Groups = Mapping[tuple[str, ...], list[Run]]
 
@@ -73,11 +81,16 @@ def markdown_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list
     return markdown_table(header, rows).split("\n")
 
 
+def scale_of(key: str) -> tuple[float, int]:
+    """``(scale, decimals)`` of a metric key: error and ECE in percent to 0.1, else 3 decimals."""
+    return (100.0, 1) if key.endswith(PERCENT_METRICS) else (1.0, 3)
+
+
 # --------------------------------------------------------------- our runs, by setting
 def summary_table(groups: Groups, axes: Sequence[str]) -> list[str]:
     """The columns of ``SUMMARY_COLUMNS`` per setting, with the binomial standard error
     of the clean error (evaluation noise alone)."""
-    header = [*axes, "n", *(title for _, title, _, _ in SUMMARY_COLUMNS), "clean err s.e. %"]
+    header = [*axes, "n", *(title for _, title, _, _ in SUMMARY_COLUMNS), "clean err s.e. (%)"]
     rows = []
     for key, members in groups.items():
         cells = [*key, len(members)]
@@ -119,11 +132,12 @@ def corruption_table(groups: Groups, axes: Sequence[str]) -> list[str]:
 
 
 def severity_table(groups: Groups, axes: Sequence[str], metric: str) -> list[str]:
-    """One metric per severity (0 = clean), mean over corruption types (Figs. 9-10)."""
+    """One metric per severity (0 = clean), mean over corruption types (Figs. 9-10); error
+    and ECE in percent."""
     severities = next(iter(groups.values()))[0].metrics.get("corrupted", {}).get("severities")
     if not severities:
         return []
-    scale, digits = (100.0, 1) if metric == "error" else (1.0, 3)
+    scale, digits = scale_of(metric)
     header = [*axes, "0 (clean)", *(str(s) for s in severities)]
     rows = []
     for key, members in groups.items():
@@ -190,7 +204,7 @@ def claims_table(found: Sequence[Contrast], reference: Mapping[str, Any]) -> lis
     rows = []
     for contrast in chosen:
         for metric, sign, claim, where in MOLLIFICATION_CLAIMS:
-            scale, digits = (100.0, 1) if "error" in metric else (1.0, 3)
+            scale, digits = scale_of(metric)
             diffs = contrast.differences(metric)
             label = f"{claim} [{contrast.variant} vs {contrast.reference}"
             label += "".join(f", {a}={v}" for a, v in contrast.context) + "]"
@@ -225,7 +239,7 @@ def objective_claims_table(found: Sequence[Contrast]) -> list[str]:
                     claim,
                     where,
                     f"`{variant}` - `{reference}`",
-                    format_stat(diffs, 100.0, 1),
+                    format_stat(diffs, *scale_of(metric)),
                     claim_verdict(diffs, sign),
                 ]
             )
@@ -252,8 +266,17 @@ def paper_rows(reference: Mapping[str, Any], augment: str) -> list[tuple[str, Ma
     return out
 
 
+def paper_value(reference: Mapping[str, Any], metric: str, value: float) -> float:
+    """A number of the paper in the report's unit: a fraction (``units`` of
+    ``paper_reference.yaml``) of a metric shown in percent is multiplied by 100."""
+    unit = (reference.get("units") or {}).get(metric.rsplit(".", 1)[-1])
+    percent = metric.endswith(PERCENT_METRICS) and unit == "fraction"
+    return round(100 * value, 6) if percent else value
+
+
 def paper_fcr_delta(reference: Mapping[str, Any], metric: str) -> str:
-    """The paper's on - off difference of a metric for FCR, per dataset of Table 1."""
+    """The paper's on - off difference of a metric for FCR, per dataset of Table 1, error
+    and ECE in percentage points, to the precision the paper prints."""
     parts = []
     for dataset, rows in (reference.get("table1") or {}).items():
         by_setting = {row["mollify"]: row for row in rows if row["augment"] == "fcr"}
@@ -267,7 +290,9 @@ def paper_fcr_delta(reference: Mapping[str, Any], metric: str) -> str:
             )
         else:
             value = on[metric] - off[metric]
-        digits = 1 if "error" in metric else 2
+        value = paper_value(reference, metric, value)
+        # The paper prints error to 0.1 %, NLL and ECE to 0.01 (ECE: whole percents).
+        digits = 1 if "error" in metric else 0 if metric.endswith("ece") else 2
         parts.append(f"{DATASET_TITLES.get(dataset, dataset)} {value:+.{digits}f}")
     return "; ".join(parts) or "-"
 
@@ -293,7 +318,7 @@ def paper_comparison_table(
         label = ", ".join(f"{a}={v}" for a, v in zip(axes, key, strict=True))
         cells = [f"ours: {dataset_title(config)} ({label})", augment, "yes" if enabled else "no"]
         for metric in keys:
-            scale, digits = (100.0, 1) if metric.endswith("error") else (1.0, 3)
+            scale, digits = scale_of(metric)
             values = [v for v in (r.value(metric) for r in members) if v is not None]
             cells.append(format_stat(values, scale, digits))
         rows.append(cells)
@@ -301,7 +326,7 @@ def paper_comparison_table(
         for dataset, row in paper_rows(reference, augment):
             cells = [f"paper: {DATASET_TITLES.get(dataset, dataset)}", augment]
             cells.append("yes" if row["mollify"] else "no")
-            cells += [f"{row[metric]}" for metric in keys]
+            cells += [f"{paper_value(reference, metric, row[metric]):g}" for metric in keys]
             rows.append(cells)
     return markdown_lines(header, rows)
 

@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DatasetSplit", "channel_stats", "load_npz"]
+__all__ = [
+    "DatasetSplit",
+    "channel_stats",
+    "load_npz",
+    "read_npz",
+]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -241,6 +246,7 @@ def load_npz(
     name: str | None = None,
     split: str = "custom",
     classes: Sequence[str] | None = None,
+    num_classes: int | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
 ) -> DatasetSplit:
@@ -260,28 +266,27 @@ def load_npz(
     split : str
         Split name recorded in the result.
     classes : sequence of str, optional
-        Class names (default: the file's ``classes`` or ``"0"``, ``"1"``, ...).
+        Class names (default: the file's ``classes``, else ``"0"``, ``"1"``, ... up to
+        ``num_classes``).
+    num_classes : int, optional
+        Number of classes when neither ``classes`` nor the file names them (default: the
+        largest label + 1, which is only right when this file holds every class: a
+        dataset of several files takes its classes from all of them, see
+        :func:`~probmoll.data.user.load_npz_dataset`).
     mean, std : sequence of float, optional
         Standardisation (default: the file's keys, else computed from the images).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError, TypeError
+        Naming the file: a truncated or damaged archive, missing keys, wrong dtypes or
+        shapes, a label outside the classes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no .npz file at {str(path)!r}")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except Exception as error:
-        raise ValueError(f"{str(path)!r} is not a readable .npz file: {error}") from error
-    with archive:
-        keys = set(archive.files)
-        missing = {"images", "labels"} - keys
-        if missing:
-            raise ValueError(
-                f"{str(path)!r} lacks key(s) {sorted(missing)}; it has {sorted(keys)}. "
-                "Expected 'images' (uint8, (N, H, W, C)) and 'labels' (integers, (N,))"
-            )
-        images = archive["images"]
-        labels = archive["labels"]
-        stored = {k: archive[k] for k in ("classes", "mean", "std") if k in keys}
+    arrays = read_npz(path, ("images", "labels"), optional=("classes", "mean", "std"))
+    images, labels = arrays["images"], arrays["labels"]
     if images.dtype != np.uint8:
         raise TypeError(
             f"'images' in {str(path)!r} must have dtype uint8 (values 0..255), got {images.dtype}"
@@ -293,24 +298,21 @@ def load_npz(
             f"'images' in {str(path)!r} must have shape (N, H, W, C) with C in (1, 3) "
             f"or (N, H, W), got {images.shape}"
         )
-    if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
-        raise ValueError(
-            f"'labels' in {str(path)!r} must be a 1-D integer array, got dtype {labels.dtype} "
-            f"and shape {labels.shape}"
-        )
+    labels = _npz_labels(labels, path)
     if labels.shape[0] != images.shape[0]:
         raise ValueError(f"{str(path)!r} has {images.shape[0]} images but {labels.shape[0]} labels")
-    labels = labels.astype(np.int64)
+    where = "the classes given"
+    if classes is None and "classes" in arrays:
+        classes, where = [str(c) for c in arrays["classes"].tolist()], "its 'classes' array"
+    if classes is None and num_classes is not None:
+        classes, where = [str(k) for k in range(num_classes)], f"num_classes = {num_classes}"
     if classes is None:
-        if "classes" in stored:
-            classes = [str(c) for c in stored["classes"].tolist()]
-        else:
-            num_classes = int(labels.max()) + 1 if labels.size else 1
-            classes = [str(k) for k in range(num_classes)]
+        classes = [str(k) for k in range(int(labels.max()) + 1 if labels.size else 1)]
+    _check_label_range(labels, len(classes), f"{str(path)!r}", where)
     if mean is None or std is None:
-        if "mean" in stored and "std" in stored:
-            mean = mean if mean is not None else stored["mean"].tolist()
-            std = std if std is not None else stored["std"].tolist()
+        if "mean" in arrays and "std" in arrays:
+            mean = mean if mean is not None else arrays["mean"].tolist()
+            std = std if std is not None else arrays["std"].tolist()
         else:
             computed_mean, computed_std = channel_stats(images)
             mean = computed_mean if mean is None else mean
@@ -324,3 +326,86 @@ def load_npz(
         mean=tuple(mean),
         std=tuple(std),
     )
+
+
+def read_npz(
+    path: str | Path, keys: Sequence[str], *, optional: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` (required) and ``optional`` (when present) of a ``.npz`` file.
+
+    Reads only those members, so the labels of a large file come without its images.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a file.
+    ValueError
+        Naming the file: not an archive, truncated or damaged (a member that fails its
+        checksum), or lacking a required key (the keys it has are listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no .npz file at {str(path)!r}")
+    # The file is opened here, not by np.load, which leaks its handle when the archive's
+    # index cannot be read.
+    with open(path, "rb") as handle:
+        try:
+            archive = np.load(handle, allow_pickle=False)
+        except Exception as error:
+            raise ValueError(
+                f"{str(path)!r} is not a readable .npz file: it is truncated or damaged "
+                f"({_reason(error)}); write it again with numpy.savez"
+            ) from error
+        if not isinstance(archive, np.lib.npyio.NpzFile):  # a .npy file: one bare array
+            raise ValueError(
+                f"{str(path)!r} is not a readable .npz file: it holds a single array, not an "
+                "archive of named arrays; write it with numpy.savez(path, images=..., labels=...)"
+            )
+        with archive:
+            present = set(archive.files)
+            missing = [key for key in keys if key not in present]
+            if missing:
+                raise ValueError(
+                    f"{str(path)!r} lacks key(s) {missing}; it has {sorted(present)}. "
+                    "Expected 'images' (uint8, (N, H, W, C)) and 'labels' (integers, (N,))"
+                )
+            arrays = {}
+            for key in [*keys, *(key for key in optional if key in present)]:
+                try:
+                    arrays[key] = archive[key]
+                except Exception as error:  # BadZipFile (a checksum), EOFError, ValueError
+                    raise ValueError(
+                        f"{str(path)!r} is truncated or damaged: its {key!r} array cannot be "
+                        f"read ({_reason(error)}); write the file again with numpy.savez"
+                    ) from error
+    return arrays
+
+
+def _npz_labels(labels: np.ndarray, path: str | Path) -> np.ndarray:
+    """``labels`` of the file ``path`` as ``int64``, checked to be a 1-D integer array."""
+    if not np.issubdtype(labels.dtype, np.integer) or labels.ndim != 1:
+        raise ValueError(
+            f"'labels' in {str(path)!r} must be a 1-D integer array, got dtype {labels.dtype} "
+            f"and shape {labels.shape}"
+        )
+    return labels.astype(np.int64)
+
+
+def _check_label_range(labels: np.ndarray, num_classes: int, what: str, where: str) -> None:
+    """Raise a ValueError unless every label of ``what`` lies in ``[0, num_classes)``;
+    ``where`` says where the classes come from."""
+    if not labels.size:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= num_classes:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{what} has label {bad}, outside the {num_classes} classes [0, {num_classes - 1}] "
+            f"of {where}; fix the labels or declare every class (a 'classes' array in the "
+            "files, or the num_classes option)"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    """An exception as a short phrase: its message on one line, else its type."""
+    return " ".join(str(error).split()) or type(error).__name__

@@ -6,7 +6,9 @@ are the sorted union of the class folders of all splits, so a label means the sa
 in every split.
 
 ``npz``: ``root`` is a ``.npz`` file, or a folder of ``<split>.npz`` files, each with keys
-``images`` and ``labels`` (see :func:`~probmoll.data.load_npz`).
+``images`` and ``labels`` (see :func:`~probmoll.data.load_npz`). Classes come from the
+files' ``classes`` arrays, the ``num_classes`` option or the labels of all splits, in
+that order (see :func:`load_npz_dataset`), never from one split's largest label.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from .cache import CacheEntry, cached_split, dataset_statistics
-from .dataset import DatasetSplit, load_npz
+from .dataset import DatasetSplit, _check_label_range, _npz_labels, load_npz, read_npz
 from .files import IMAGE_EXTENSIONS, FileTree, decode_items, interleave_classes, parse_size
 from .registry import check_split, register_dataset
 
@@ -120,24 +124,78 @@ def load_folder(
 
 @register_dataset("npz")
 def load_npz_dataset(
-    split, *, root=None, cache_dir=None, download=False, name=None
+    split, *, root=None, cache_dir=None, download=False, name=None, num_classes: int | None = None
 ) -> DatasetSplit:
     """Arrays from ``.npz`` files: ``root`` is one file, or a folder of ``<split>.npz``.
 
-    ``mean``/``std`` are those of ``train.npz`` when ``root`` is a folder that has one,
-    else those of the file loaded (its ``mean``/``std`` keys, else computed from its images).
+    The classes are the same in every split, so that a label means the same class in all
+    of them (and a model trained on one split can be evaluated on another). They come
+    from, in this order:
+
+    1. the files' ``classes`` arrays (every file that has one must agree), with
+       ``num_classes``, when given, checked against their length;
+    2. ``num_classes``: classes ``"0"`` ... ``"num_classes - 1"``;
+    3. else the labels of all the splits: ``"0"`` up to the largest label of any
+       ``<split>.npz`` in the folder, as the ``folder`` dataset takes the union of every
+       split's class folders. A test label that the training split lacks thus gets its
+       own class rather than a class count read from the training labels alone.
+
+    A label outside the classes is an error naming the file. ``mean``/``std`` are those
+    of ``train.npz`` when ``root`` is a folder that has one, else those of the file loaded
+    (its ``mean``/``std`` keys, else computed from its images).
     """
     if root is None:
         raise ValueError("the 'npz' dataset needs root=<file.npz or folder of <split>.npz>")
     if download:
         raise ValueError("the 'npz' dataset has nothing to download; pass download=False")
     root = Path(root)
-    if root.is_dir():
-        available = sorted(p.stem for p in root.glob("*.npz"))
-        check_split(split, available, str(root))
-        loaded = load_npz(root / f"{split}.npz", name=name or root.name, split=split)
-        if split != "train" and "train" in available:
-            train = load_npz(root / "train.npz", name=name or root.name, split="train")
-            return dataclasses.replace(loaded, mean=train.mean, std=train.std)
-        return loaded
-    return load_npz(root, name=name, split=split)
+    if not root.exists():
+        raise FileNotFoundError(
+            f"the 'npz' dataset's root {str(root)!r} does not exist; expected a .npz file or "
+            "a folder of <split>.npz files (train.npz, test.npz)"
+        )
+    if not root.is_dir():
+        return load_npz(root, name=name, split=split, num_classes=num_classes)
+    available = sorted(p.stem for p in root.glob("*.npz"))
+    check_split(split, available, str(root))
+    files = [root / f"{stem}.npz" for stem in available]
+    classes = _npz_classes(files, num_classes)
+    loaded = load_npz(root / f"{split}.npz", name=name or root.name, split=split, classes=classes)
+    if split != "train" and "train" in available:
+        train = load_npz(root / "train.npz", name=name or root.name, split="train", classes=classes)
+        return dataclasses.replace(loaded, mean=train.mean, std=train.std)
+    return loaded
+
+
+def _npz_classes(files: list[Path], num_classes: int | None) -> list[str]:
+    """The class names shared by the splits ``files`` (see :func:`load_npz_dataset`);
+    every file's labels are checked to lie in them."""
+    named: dict[Path, list[str]] = {}
+    labels: dict[Path, np.ndarray] = {}
+    for path in files:
+        arrays = read_npz(path, ("labels",), optional=("classes",))
+        if "classes" in arrays:
+            named[path] = [str(c) for c in arrays["classes"].tolist()]
+        labels[path] = _npz_labels(arrays["labels"], path)
+    if named:
+        (first, classes), *others = named.items()
+        for path, other in others:
+            if other != classes:
+                raise ValueError(
+                    f"{str(path)!r} and {str(first)!r} list different classes ({len(other)} "
+                    f"and {len(classes)}: {other[:5]} and {classes[:5]}...); every split must "
+                    "list the same classes in the same order"
+                )
+        if num_classes is not None and num_classes != len(classes):
+            raise ValueError(
+                f"num_classes = {num_classes} but {str(first)!r} lists {len(classes)} classes"
+            )
+        where = f"the 'classes' array of {str(first)!r}"
+    elif num_classes is not None:
+        classes, where = [str(k) for k in range(num_classes)], f"num_classes = {num_classes}"
+    else:
+        largest = max((int(v.max()) for v in labels.values() if v.size), default=0)
+        classes, where = [str(k) for k in range(largest + 1)], "the labels of all splits"
+    for path, values in labels.items():
+        _check_label_range(values, len(classes), f"{str(path)!r}", where)
+    return classes

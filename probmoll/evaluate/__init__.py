@@ -19,6 +19,9 @@ gradients, on images standardised with the training mean/std, and against the
 - :mod:`probmoll.evaluate.report` -- ``metrics.json``, ``report.md``, the tables
 - :mod:`probmoll.evaluate.plots` -- severity curves and reliability diagrams (imported
   on use: it needs matplotlib)
+- :mod:`probmoll.evaluate.output` -- where ``probmoll evaluate`` writes
+  (``RUN/evaluations/<name>/``, never the run's own files) and the record of what it
+  evaluated
 - :mod:`probmoll.evaluate.cli` -- ``probmoll evaluate``
 
 Command line::
@@ -49,6 +52,7 @@ from probmoll.evaluate.report import (
     heldout_table,
     load_metrics,
     markdown_report,
+    metric_label,
     severity_table,
     summary_table,
     write_report,
@@ -75,6 +79,7 @@ __all__ = [
     "load_metrics",
     "load_reference_errors",
     "markdown_report",
+    "metric_label",
     "model_device_and_dtype",
     "reference_summary",
     "run",

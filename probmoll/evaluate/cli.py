@@ -3,7 +3,9 @@
 Loads the model and the training statistics from the checkpoint, the clean test split
 (the checkpoint's dataset, another dataset or an ``.npz`` file) and optionally a
 corruption benchmark, runs :func:`probmoll.evaluate.evaluate_model` and writes
-``metrics.json``, ``report.md`` and the figures (:func:`probmoll.evaluate.write_report`).
+``metrics.json``, ``report.md`` and the figures (:func:`probmoll.evaluate.write_report`)
+to the evaluation's own folder: ``RUN/evaluations/<name>/`` by default, or ``--out``;
+never over the run's files (:mod:`probmoll.evaluate.output`).
 
 Command line::
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,12 +27,25 @@ import numpy as np
 import torch
 
 from probmoll.evaluate.model import evaluate_model
+from probmoll.evaluate.output import (
+    EVALUATIONS_DIR,
+    check_output_folder,
+    evaluation_name,
+    evaluation_record,
+    remove_stale_plots,
+)
 from probmoll.evaluate.reference import check_reference, load_reference_errors, reference_summary
 from probmoll.evaluate.report import summary_table, write_report
 from probmoll.metrics import DEFAULT_SEVERITIES
 from probmoll.utils.cli import positive_int
 
-__all__ = ["add_arguments", "check_split_matches_model", "load_clean_data", "run"]
+__all__ = [
+    "add_arguments",
+    "check_split_matches_model",
+    "command_line",
+    "load_clean_data",
+    "run",
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +113,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default=None, help="e.g. cuda, cuda:1, cpu (default: cuda if available)"
     )
     parser.add_argument(
-        "--out", default=None, help="output folder (default: the run folder of the checkpoint)"
+        "--out",
+        default=None,
+        help=f"output folder (default: {EVALUATIONS_DIR}/NAME beside the checkpoint, NAME "
+        "saying what is evaluated, e.g. cifar10-test__generated__s1-5__n1000); never a "
+        "training run's own folder",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the evaluation the output folder holds (the same one included); "
+        "without it such a folder is refused",
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -180,6 +206,51 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# (option, attribute) of the options that change what ``probmoll evaluate`` does, in the
+# order of ``--help``; --overwrite is left out: it changes what is allowed, not the result.
+_OPTIONS = (
+    ("--checkpoint", "checkpoint"),
+    ("--data", "data"),
+    ("--data-root", "data_root"),
+    ("--cache-dir", "cache_dir"),
+    ("--corruptions", "corruptions"),
+    ("--corruptions-root", "corruptions_root"),
+    ("--severities", "severities"),
+    ("--include-heldout", "include_heldout"),
+    ("--subset", "subset"),
+    ("--reference-errors", "reference_errors"),
+    ("--batch-size", "batch_size"),
+    ("--device", "device"),
+    ("--out", "out"),
+    ("--no-plots", "no_plots"),
+    ("--no-progress", "no_progress"),
+)
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The ``probmoll evaluate`` command of ``args``: every option that differs from its
+    default, shell-quoted (``--overwrite`` left out), so that it can be run again."""
+    defaults = vars(_defaults())
+    words = ["probmoll", "evaluate"]
+    for option, attribute in _OPTIONS:
+        value = getattr(args, attribute, None)
+        if value is None or value is False or value == defaults.get(attribute):
+            continue
+        if value is True:
+            words.append(option)
+        elif isinstance(value, (list, tuple)):
+            words += [option, *(str(v) for v in value)]
+        else:
+            words += [option, str(value)]
+    return shlex.join(words)
+
+
+def _defaults() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    return parser.parse_args(["--checkpoint", ""])
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``probmoll evaluate``; returns 0, or 2 after a one-line error."""
     try:
@@ -203,6 +274,33 @@ def _run(args: argparse.Namespace) -> int:
     checkpoint_path = resolve_checkpoint_path(args.checkpoint)
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
     model, info = model_from_checkpoint(checkpoint, map_location=device)
+    data_spec = args.data or info.get("name") or "data"
+    name = evaluation_name(
+        data=data_spec,
+        corruptions=args.corruptions,
+        severities=args.severities,
+        include_heldout=args.include_heldout,
+        subset=args.subset,
+    )
+    out_dir = Path(args.out) if args.out else checkpoint_path.parent / EVALUATIONS_DIR / name
+    record = evaluation_record(
+        name=name,
+        command=command_line(args),
+        checkpoint=str(checkpoint_path.resolve()),
+        checkpoint_step=checkpoint.get("step"),
+        data=data_spec,
+        data_root=args.data_root,
+        corruptions=args.corruptions,
+        corruptions_root=args.corruptions_root,
+        severities=None if args.severities is None else sorted(set(args.severities)),
+        include_heldout=bool(args.include_heldout),
+        subset=args.subset,
+        reference_errors=args.reference_errors,
+        batch_size=args.batch_size,
+        device=str(device),
+    )
+    # Before the (possibly long) evaluation, so that a refusal costs nothing.
+    check_output_folder(out_dir, record, overwrite=getattr(args, "overwrite", False))
     clean = load_clean_data(args.data, info, root=args.data_root, cache_dir=args.cache_dir)
     corrupted = None
     if args.corruptions.lower() != "none":
@@ -257,9 +355,11 @@ def _run(args: argparse.Namespace) -> int:
         "corruptions_root": args.corruptions_root,
         "reference_errors": args.reference_errors,
     }
-    out_dir = Path(args.out) if args.out else checkpoint_path.parent
+    results["evaluation"] = record
     title = checkpoint_path.parent.name or "Evaluation"
     written = write_report(results, out_dir, title=title, plots=not args.no_plots)
+    remove_stale_plots(out_dir, written)  # those of the evaluation replaced (--overwrite)
     print(summary_table({title: results}))
-    print(f"wrote {', '.join(str(path) for path in written.values())}")
+    files = ", ".join(path.name for path in written.values())
+    print(f"wrote the evaluation to {out_dir}: {files}")
     return 0

@@ -19,10 +19,24 @@ from probmoll.utils.figures import new_figure, save_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["SEVERITY_PANELS", "plot_reliability_diagrams", "plot_severity_curves", "severity_curve"]
+__all__ = [
+    "RELIABILITY_LABELS",
+    "SEVERITY_PANELS",
+    "plot_reliability_diagrams",
+    "plot_severity_curves",
+    "severity_curve",
+]
 
-# (key in the results, axis label, scale): error is shown in percent as in the paper.
-SEVERITY_PANELS = (("error", "Error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE", 1.0))
+# (key in the results, axis label, scale): error and ECE in percent, as in every table of
+# probmoll's reports (metrics.json holds fractions).
+SEVERITY_PANELS = (("error", "Error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE (%)", 100.0))
+# Legend labels of a reliability diagram's four artists, in the legend's order.
+RELIABILITY_LABELS = {
+    "accuracy": "accuracy",
+    "over": "gap (over-confident)",
+    "under": "gap (under-confident)",
+    "diagonal": "perfect calibration",
+}
 
 
 def severity_curve(results: Mapping[str, Any], metric: str) -> tuple[list[int], list[float]]:
@@ -81,6 +95,12 @@ def plot_reliability_diagrams(
 ) -> Figure:
     """Reliability diagrams: accuracy per confidence bin against the diagonal.
 
+    Each bin's bar is its accuracy; the gap to its mean confidence is drawn on top of it
+    in one colour where the model is over-confident (confidence above accuracy: the gap
+    stacked above the bar) and in another where it is under-confident (accuracy above
+    confidence: the top of the bar, down to the confidence, hatched). The legend of the
+    first panel names the four artists (``RELIABILITY_LABELS``).
+
     Parameters
     ----------
     diagrams : mapping
@@ -99,31 +119,59 @@ def plot_reliability_diagrams(
         edges = diagram["bin_edges"]
         lefts = edges[:-1]
         widths = [right - left for left, right in zip(edges[:-1], edges[1:], strict=True)]
-        # Empty bins (None) draw no bar.
+        # Empty bins (None) draw no bar and no gap.
         accuracy = [0.0 if a is None else a for a in diagram["accuracy"]]
         confidence = [
             accuracy[index] if c is None else c
             for index, c in enumerate(diagram["mean_confidence"])
         ]
-        axis.bar(lefts, accuracy, width=widths, align="edge", edgecolor="black", label="accuracy")
-        gaps = [c - a for a, c in zip(accuracy, confidence, strict=True)]
         axis.bar(
             lefts,
-            gaps,
+            accuracy,
+            width=widths,
+            align="edge",
+            color="tab:blue",
+            edgecolor="black",
+            label=RELIABILITY_LABELS["accuracy"],
+        )
+        # Both gap artists are drawn for every bin (height 0 where the gap is the other
+        # way), so that the legend names them even when one kind does not occur.
+        over = [max(c - a, 0.0) for a, c in zip(accuracy, confidence, strict=True)]
+        under = [max(a - c, 0.0) for a, c in zip(accuracy, confidence, strict=True)]
+        axis.bar(
+            lefts,
+            over,
             bottom=accuracy,
             width=widths,
             align="edge",
             color="tab:red",
-            alpha=0.35,
-            label="gap to confidence",
+            alpha=0.45,
+            linewidth=0,
+            label=RELIABILITY_LABELS["over"],
         )
-        axis.plot([0, 1], [0, 1], linestyle="--", color="gray")
+        axis.bar(
+            lefts,
+            under,
+            bottom=[min(a, c) for a, c in zip(accuracy, confidence, strict=True)],
+            width=widths,
+            align="edge",
+            # Opaque: drawn over the accuracy bar, its colour must match the legend's.
+            color="tab:orange",
+            hatch="//",
+            linewidth=0,
+            label=RELIABILITY_LABELS["under"],
+        )
+        axis.plot(
+            [0, 1], [0, 1], linestyle="--", color="gray", label=RELIABILITY_LABELS["diagonal"]
+        )
         axis.set_xlim(0, 1)
         axis.set_ylim(0, 1)
         axis.set_xlabel("confidence")
         axis.set_ylabel("accuracy")
         axis.set_title(f"{title} (n = {sum(diagram['count'])})")
-    axes[0].legend(loc="upper left", fontsize="small")
+    handles = dict(zip(*reversed(axes[0].get_legend_handles_labels()), strict=True))
+    order = list(RELIABILITY_LABELS.values())  # bars first, then the diagonal
+    axes[0].legend([handles[label] for label in order], order, loc="upper left", fontsize="small")
     if path is not None:
         save_figure(figure, path)
     return figure

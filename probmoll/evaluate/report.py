@@ -5,6 +5,10 @@ Table 1 layout: error/NLL/ECE, clean and corrupted ("corr", the mean over the be
 corruptions and severities), one row per run (:func:`summary_table`). Table 2 layout:
 one metric per corruption, grouped by category, in the paper's column order
 (:func:`corruption_table`).
+
+Units: ``metrics.json`` holds error, ECE (and every other rate) as fractions in [0, 1],
+for programs. Every table here, for people, shows error and ECE in percent with "(%)"
+in its header or title; NLL (nats) and the Brier score have no unit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "heldout_table",
     "load_metrics",
     "markdown_report",
+    "metric_label",
     "severity_table",
     "summary_table",
     "write_report",
@@ -71,6 +76,21 @@ def _decimal(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+# Metrics shown in percent in every table (stored as fractions in metrics.json).
+PERCENT_METRICS = frozenset({"error", "ece", "accuracy", "max_calibration_error"})
+
+
+def _format(metric: str):
+    return _percent if metric in PERCENT_METRICS else _decimal
+
+
+def metric_label(metric: str) -> str:
+    """The label of ``metric`` in tables and figures, with its unit: ``"ECE (%)"``,
+    ``"NLL"``."""
+    label = {"error": "Error", "ece": "ECE", "nll": "NLL", "brier": "Brier"}.get(metric, metric)
+    return f"{label} (%)" if metric in PERCENT_METRICS else label
+
+
 def _get(results: Mapping[str, Any] | None, *keys: str) -> Any:
     for key in keys:
         if not isinstance(results, Mapping) or key not in results:
@@ -82,13 +102,23 @@ def _get(results: Mapping[str, Any] | None, *keys: str) -> Any:
 def summary_table(runs: Mapping[str, Mapping[str, Any]]) -> str:
     """Markdown table in the layout of Table 1: error/NLL/ECE, clean and corrupted, per run.
 
-    "corr" is the mean over the benchmark corruptions and severities.
+    "corr" is the mean over the benchmark corruptions and severities. Error and ECE are
+    in percent, NLL in nats.
     """
-    header = ["run", "error clean", "error corr", "NLL clean", "NLL corr", "ECE clean", "ECE corr"]
+    header = [
+        "run",
+        "error clean (%)",
+        "error corr (%)",
+        "NLL clean",
+        "NLL corr",
+        "ECE clean (%)",
+        "ECE corr (%)",
+    ]
     rows = []
     for name, results in runs.items():
         row = [name]
-        for metric, fmt in (("error", _percent), ("nll", _decimal), ("ece", _decimal)):
+        for metric in ("error", "nll", "ece"):
+            fmt = _format(metric)
             row += [
                 fmt(_get(results, "clean", metric)),
                 fmt(_get(results, "corrupted", "mean", metric)),
@@ -143,8 +173,9 @@ def grouped_corruptions(runs: Mapping[str, Mapping[str, Any]]) -> list[tuple[str
 def corruption_table(runs: Mapping[str, Mapping[str, Any]], metric: str = "error") -> str:
     """Markdown table in the layout of Table 2: one metric per corruption (mean over
     severities), grouped by category, in Table 2's column order (``TABLE2_ORDER``, not
-    ``BENCHMARK_CORRUPTIONS``), clean first and the benchmark mean last."""
-    fmt = _percent if metric == "error" else _decimal
+    ``BENCHMARK_CORRUPTIONS``), clean first and the benchmark mean last. Error and ECE
+    are in percent (:func:`metric_label` gives the title with the unit)."""
+    fmt = _format(metric)
     groups = grouped_corruptions(runs)
     categories_row = ["", ""]
     names_row = ["run", "clean"]
@@ -167,17 +198,15 @@ def corruption_table(runs: Mapping[str, Mapping[str, Any]], metric: str = "error
 
 
 def severity_table(results: Mapping[str, Any]) -> str:
-    """Markdown table of error/NLL/ECE against severity, 0 being the clean split (Figs. 9-10)."""
+    """Markdown table of error/NLL/ECE against severity, 0 being the clean split (Figs. 9-10);
+    error and ECE in percent."""
     by_severity = _get(results, "corrupted", "by_severity") or {}
     levels = sorted(by_severity, key=int)
     rows = []
-    for metric, label, fmt in (
-        ("error", "error (%)", _percent),
-        ("nll", "NLL", _decimal),
-        ("ece", "ECE", _decimal),
-    ):
+    for metric in ("error", "nll", "ece"):
+        fmt = _format(metric)
         rows.append(
-            [label, fmt(_get(results, "clean", metric))]
+            [metric_label(metric), fmt(_get(results, "clean", metric))]
             + [fmt(_get(by_severity, level, metric)) for level in levels]
         )
     return markdown_table(["metric", "0 (clean)", *levels], rows)
@@ -214,21 +243,29 @@ def heldout_table(results: Mapping[str, Any]) -> str | None:
             name,
             _percent(_get(cells, "mean", "error")),
             _decimal(_get(cells, "mean", "nll")),
-            _decimal(_get(cells, "mean", "ece")),
+            _percent(_get(cells, "mean", "ece")),
         ]
         for name, cells in by_corruption.items()
     ]
     mean = heldout.get("mean", {})
     rows.append(
-        ["mean", _percent(mean.get("error")), _decimal(mean.get("nll")), _decimal(mean.get("ece"))]
+        ["mean", _percent(mean.get("error")), _decimal(mean.get("nll")), _percent(mean.get("ece"))]
     )
-    return markdown_table(["held-out corruption", "error (%)", "NLL", "ECE"], rows)
+    return markdown_table(["held-out corruption", "error (%)", "NLL", "ECE (%)"], rows)
 
 
 def markdown_report(results: Mapping[str, Any], title: str = "Evaluation") -> str:
     """The Markdown report of one evaluation (written as ``report.md`` by :func:`write_report`)."""
-    sections = [
-        f"# {title}",
+    sections = [f"# {title}", ""]
+    record = results.get("evaluation")
+    if isinstance(record, Mapping) and record.get("command"):
+        sections += [
+            f"Evaluated with `{record['command']}` (probmoll {record.get('probmoll', '?')}, "
+            f"{record.get('time', 'time unknown')}).",
+            "",
+        ]
+    sections += [
+        "Error and ECE in percent, NLL in nats (metrics.json holds fractions).",
         "",
         "## Summary (Table 1 layout)",
         "",
@@ -242,10 +279,10 @@ def markdown_report(results: Mapping[str, Any], title: str = "Evaluation") -> st
                 f"Note: partial benchmark ({len(corrupted.get('corruptions', []))} corruptions, "
                 f"severities {corrupted.get('severities')}); 'corr' averages what was evaluated.",
             ]
-        for metric, label in (("error", "Error (%)"), ("nll", "NLL"), ("ece", "ECE")):
+        for metric in ("error", "nll", "ece"):
             sections += [
                 "",
-                f"## {label} per corruption (Table 2 layout)",
+                f"## {metric_label(metric)} per corruption (Table 2 layout)",
                 "",
                 corruption_table({title: results}, metric),
             ]
@@ -256,7 +293,7 @@ def markdown_report(results: Mapping[str, Any], title: str = "Evaluation") -> st
                 "",
                 "Pooled over all benchmark images: "
                 f"error {_percent(pooled['error'])}%, NLL {_decimal(pooled['nll'])}, "
-                f"ECE {_decimal(pooled['ece'])} (n = {pooled['count']}).",
+                f"ECE {_percent(pooled['ece'])}% (n = {pooled['count']}).",
             ]
         if corrupted.get("mce") is not None:
             sections += ["", "## Normalised by a reference model (mCE)", "", _mce_text(corrupted)]
@@ -275,7 +312,9 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``metrics.json``, ``report.md`` and (with ``plots``) the figures to ``out_dir``.
 
-    ``metrics.json`` holds ``results`` as returned by :func:`probmoll.evaluate.evaluate_model`::
+    ``metrics.json`` holds ``results`` as returned by :func:`probmoll.evaluate.evaluate_model`,
+    with error, ECE and the other rates as fractions in [0, 1] (the report shows them in
+    percent)::
 
         {"clean": {"error", "nll", "ece", ...},
          "corrupted": {"mean": {...}, "by_corruption": {NAME: {"1": ..., "mean": ...}},
@@ -374,7 +413,7 @@ def compare_runs(
         for metric in metrics:
             sections += [
                 "",
-                f"## {metric} per corruption (Table 2 layout)",
+                f"## {metric_label(metric)} per corruption (Table 2 layout)",
                 "",
                 corruption_table(loaded, metric),
             ]

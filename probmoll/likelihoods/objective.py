@@ -13,6 +13,12 @@ reshape to ``(K, B)`` log-likelihoods with ``.view(K, B)``, and the estimator re
 dimension 0. A step of batch size N therefore sees N / K distinct images
 (:meth:`Objective.distinct_images`).
 
+The objective cannot see images, only targets, so it checks what they reveal: the K copies
+of every example must share their class (a batch of K * B distinct images that was never
+expanded fails, unless the rows it pairs up happen to share a class), and the tempered form
+needs tempered targets. On the CPU a violation raises ``ValueError``; on accelerators the
+check is a device-side assertion, with no host synchronisation (``validate``).
+
 Example
 -------
 >>> objective = Objective(LikelihoodConfig(form="smooth", estimator="log_mean_exp", k=4))
@@ -32,6 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from probmoll.likelihoods._targets import check_copies, check_tempered, validation_level
 from probmoll.likelihoods.estimators import EstimatorSpec, get_estimator_spec, list_estimators
 from probmoll.likelihoods.forms import normalized_log_likelihood, soft_label_log_likelihood
 from probmoll.mollify.labels import LabelForm
@@ -278,7 +285,9 @@ class Objective(nn.Module):
             return inputs, targets
         return torch.cat([inputs] * self.k), torch.cat([targets] * self.k)
 
-    def log_likelihood(self, logits: Tensor, targets: Tensor) -> Tensor:
+    def log_likelihood(
+        self, logits: Tensor, targets: Tensor, *, validate: bool | str | None = None
+    ) -> Tensor:
         """Per-copy log-likelihoods, shape ``(K, B)``, from the K*B rows in k-major order.
 
         Parameters
@@ -288,6 +297,15 @@ class Objective(nn.Module):
         targets : Tensor
             Shape ``(K * B,)`` (class indices) or ``(K * B, C)`` (soft targets), as produced
             by :meth:`expand` and the mollifier.
+        validate : bool or "async", optional
+            Check the target values: for K > 1 that the K copies of every example share
+            their class (equal indices; for soft targets the class of most mass is the
+            largest in every copy, ties allowed), and for a form of label form ``"temper"``
+            that soft targets are tempered, mass on one class only. ``True`` reads them on
+            the host and raises ``ValueError``; ``"async"`` asserts on the device
+            (``torch._assert_async``: no host synchronisation, a ``RuntimeError`` at once on
+            the CPU); ``False`` skips the checks. ``None`` (default): ``True`` on the CPU,
+            ``"async"`` elsewhere.
         """
         if not isinstance(logits, Tensor) or logits.dim() != 2:
             raise ValueError(f"logits must have shape (K * B, C), got {_shape(logits)}")
@@ -303,18 +321,27 @@ class Objective(nn.Module):
                 f"targets must have shape {valid_target_shapes[0]} or {valid_target_shapes[1]} "
                 f"to match logits {tuple(logits.shape)}, got {_shape(targets)}"
             )
+        validate = validation_level(validate, targets.device)
+        if self.label_form == LabelForm.TEMPER.value:
+            check_tempered(targets, self.config.form, self.label_form, validate)
+        check_copies(targets, self.k, validate)
         return self._form.log_likelihood(logits, targets).view(self.k, rows // self.k)
 
-    def estimate(self, logits: Tensor, targets: Tensor) -> Tensor:
+    def estimate(
+        self, logits: Tensor, targets: Tensor, *, validate: bool | str | None = None
+    ) -> Tensor:
         """The estimator applied to :meth:`log_likelihood`: one value per example, ``(B,)``."""
-        log_likelihood = self.log_likelihood(logits, targets)
+        log_likelihood = self.log_likelihood(logits, targets, validate=validate)
         if self._estimator.accepts_temperature:
             return self._estimator.fn(log_likelihood, dim=0, temperature=self.config.temperature)
         return self._estimator.fn(log_likelihood, dim=0)
 
-    def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """Scalar loss: minus the mean over examples of :meth:`estimate`."""
-        return -self.estimate(logits, targets).mean()
+    def forward(
+        self, logits: Tensor, targets: Tensor, *, validate: bool | str | None = None
+    ) -> Tensor:
+        """Scalar loss: minus the mean over examples of :meth:`estimate` (``validate``: the
+        target checks of :meth:`log_likelihood`)."""
+        return -self.estimate(logits, targets, validate=validate).mean()
 
     def extra_repr(self) -> str:
         config = self.config

@@ -4,6 +4,7 @@
 - :mod:`probmoll.metrics.accumulator` -- :class:`ClassificationMetrics`, exact sums over a
   split, mergeable and all-reducible across processes
 - :mod:`probmoll.metrics.aggregate` -- summaries over a corruption benchmark, mCE and relative mCE
+- :mod:`probmoll.metrics.schema` -- the dotted names of the numbers a ``metrics.json`` holds
 """
 
 from probmoll.metrics.accumulator import ClassificationMetrics
@@ -27,12 +28,23 @@ from probmoll.metrics.functional import (
     nll,
     reliability_diagram,
 )
+from probmoll.metrics.schema import (
+    CELL_METRICS,
+    METRIC_PATTERNS,
+    SUMMARY_FIELDS,
+    MetricNames,
+    numeric_keys,
+)
 
 __all__ = [
+    "CELL_METRICS",
     "DEFAULT_N_BINS",
     "DEFAULT_SEVERITIES",
+    "METRIC_PATTERNS",
+    "SUMMARY_FIELDS",
     "SUMMARY_METRICS",
     "ClassificationMetrics",
+    "MetricNames",
     "ReliabilityDiagram",
     "aggregate_corruptions",
     "bin_edges",
@@ -44,6 +56,7 @@ __all__ = [
     "mce",
     "mean_metrics",
     "nll",
+    "numeric_keys",
     "relative_mce",
     "reliability_diagram",
 ]

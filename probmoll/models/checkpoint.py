@@ -149,7 +149,17 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         state = torch.load(file, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise ValueError(f"{str(file)!r} is not a readable probmoll checkpoint: {error}") from error
+        # torch's messages run over several lines (its first sentence says what failed),
+        # or are empty for an empty file.
+        reason = " ".join(str(error).split()).split(". ")[0] or type(error).__name__
+        if "Weights only load failed" in reason:
+            what = "it holds objects other than tensors and plain Python values"
+        else:
+            what = f"it is truncated or damaged ({file.stat().st_size} bytes)"
+        raise ValueError(
+            f"{str(file)!r} is not a readable probmoll checkpoint: {what}: {reason}; "
+            "restore it from a copy or write it again"
+        ) from error
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(

@@ -31,6 +31,7 @@ __all__ = [
     "as_temperature",
     "assert_async",
     "check_batch",
+    "check_finite_images",
     "check_image",
     "check_num_classes",
     "check_positive",
@@ -114,6 +115,33 @@ def check_batch(x: object, y: object, op: str) -> None:
         )
     if y.device != x.device:
         raise ValueError(f"{op}: targets are on {y.device} but images on {x.device}")
+
+
+def check_finite_images(x: torch.Tensor, op: str, validate: Validation) -> None:
+    """Require every value of the images ``x`` (``(B, ..., C, H, W)``) to be finite.
+
+    One reduction, ``torch.aminmax``, finds NaN and both infinities (it propagates NaN,
+    and a batch is finite when its smallest and largest values are): a pass over the
+    batch without the boolean copy ``torch.isfinite(x)`` would write, several times
+    cheaper. ``validate=True`` reads the result on the host and raises ``ValueError``
+    naming the images; ``"async"`` asserts on the device (:func:`assert_async`).
+    """
+    if not validate or x.numel() == 0:
+        return
+    extremes = torch.stack(torch.aminmax(x))
+    message = f"{op}: images must be finite (no NaN or infinite values)"
+    if validate == ASYNC:
+        assert_async(extremes.isfinite(), message)
+        return
+    if bool(extremes.isfinite().all()):
+        return
+    bad = ~torch.isfinite(x)
+    images = bad.flatten(1).any(dim=1).nonzero().squeeze(1)
+    raise ValueError(
+        f"{message}, got {int(bad.sum())} non-finite values {preview(x[bad])} in "
+        f"{images.numel()} of {x.shape[0]} images, images {preview(images)}; look for "
+        "their source in the data or the augmentation before mollification"
+    )
 
 
 def check_num_classes(num_classes: object) -> int | None:

@@ -10,8 +10,8 @@ On an accelerator the batch is transformed branch-free: every image goes through
 blur with its own scale (``sigma = 0``, an exact identity, for images not blurred) and
 one noising with its own temperature (``t = 0``, an exact identity, for images not
 noised), so nothing in :meth:`Mollifier.__call__` synchronises the device with the host
-(no ``.item()``, no boolean-mask indexing; targets are checked on the device with
-``torch._assert_async``). On the CPU, where reading values costs nothing, only the
+(no ``.item()``, no boolean-mask indexing; images and targets are checked on the device
+with ``torch._assert_async``). On the CPU, where reading values costs nothing, only the
 images drawn for blur or noise are gathered (``nonzero``) and transformed
 (``transform_selected``).
 
@@ -32,6 +32,7 @@ from probmoll.mollify._checks import (
     ASYNC,
     Validation,
     check_batch,
+    check_finite_images,
     check_num_classes,
     check_positive,
     check_validation,
@@ -241,10 +242,7 @@ class Mollifier:
         return sample_temperatures(roles, self.config.alpha, self.config.beta, generator, dtype)
 
     def blur_gamma(self, t: torch.Tensor) -> torch.Tensor:
-        """Blur label schedule at ``t`` (Eq. 13): ``t^k``, or the measured PNG schedule.
-
-        Values are not checked; on an accelerator nothing waits for the host.
-        """
+        """Blur label schedule (Eq. 13), ``t^k`` or the measured PNG one, at unchecked ``t``."""
         if self._blur_table is None:
             return gamma_blur(t, self.config.k_blur, validate=False)
         return self._blur_table(t)
@@ -263,7 +261,8 @@ class Mollifier:
         ----------
         x : Tensor
             Standardised floating images ``(B, C, H, W)`` (docs/paper-readings.md,
-            reading 5).
+            reading 5), finite: NaN or inf raise a ``ValueError`` naming the images on the
+            subset path (the CPU default), a device-side assertion on the branch-free one.
         y : Tensor
             Class indices ``(B,)`` or soft targets ``(B, C_classes)`` on the
             simplex (e.g. after MixUp/CutMix), on ``x``'s device.
@@ -282,10 +281,14 @@ class Mollifier:
         Returns
         -------
         MollifiedBatch
-            Images, soft targets, roles, temperatures and levels ``gamma``. When
-            ``roles`` contains neither noise nor blur, ``x`` is returned as is.
+            Images, soft targets, roles, temperatures and levels ``gamma``; ``x`` itself
+            when ``roles`` contains neither noise nor blur.
         """
         check_batch(x, y, "Mollifier")
+        selected = self.transform_selected
+        if selected is None:
+            selected = x.device.type == "cpu"
+        check_finite_images(x, "Mollifier", True if selected else ASYNC)
         config = self.config
         roles = self.sample_roles(x.shape[0], generator, x.device)
         t = self.sample_temperatures(roles, generator, parameter_dtype(x.dtype))
@@ -297,9 +300,6 @@ class Mollifier:
             torch.where(roles == Role.BLUR, self.blur_gamma(t), 0.0),
         )
         sigma_max = x.shape[-1] if config.sigma_max is None else config.sigma_max
-        selected = self.transform_selected
-        if selected is None:
-            selected = x.device.type == "cpu"
         if selected:
             images = self._transform_selected(x, roles, t, sigma_max, generator)
         else:
@@ -338,9 +338,8 @@ class Mollifier:
     ) -> torch.Tensor:
         """Blur and noise only the images drawn for each role, gathered by index.
 
-        Reading which images drew a role (``nonzero``) is free on the host, and it saves
-        drawing noise for, and blurring, the two thirds of the batch that keep their pixels.
-        """
+        Reading which images drew a role (``nonzero``) is free on the host, and it spares
+        the noise and blur of the two thirds of the batch that keep their pixels."""
         if self.is_identity:
             return x
         images = x.clone()

@@ -136,7 +136,7 @@ def check_dataset_options(name: str, options: Mapping[str, Any]) -> None:
 
 def check_corruptions(spec: str, names: Sequence[str] | None) -> None:
     """``eval.corruptions`` names a benchmark or a folder, and ``eval.names`` are
-    corruptions (test or held out)."""
+    corruptions (test or held out), at least one of them a benchmark corruption."""
     from probmoll.data.corruptions import PUBLISHED_SETS, list_corruptions
 
     sources = ["none", "generated", *PUBLISHED_SETS]
@@ -150,6 +150,14 @@ def check_corruptions(spec: str, names: Sequence[str] | None) -> None:
     check(
         not unknown,
         f"eval.names: unknown corruption(s) {unknown}; valid choices: {', '.join(valid)}",
+    )
+    # The corrupted error is the mean over benchmark corruptions: held-out ones alone
+    # would fail only once the final evaluation gets there.
+    benchmark = list_corruptions("benchmark")
+    check(
+        names is None or any(name in benchmark for name in names),
+        f"eval.names = {list(names or ())} holds no benchmark corruption, so there is no "
+        f"benchmark mean to report; add one of: {', '.join(benchmark)}",
     )
 
 

@@ -8,6 +8,7 @@ Examples
     probmoll train --config experiments/configs/fmnist-small.yaml \\
         likelihood.estimator=durbin_koopman likelihood.k=4 out=runs/dk
     probmoll train --resume runs/dk                  # continue after a crash or SIGTERM
+    probmoll train --resume runs/dk eval.corruptions=cifar10-c   # redo a failed evaluation
     torchrun --nproc_per_node=4 -m probmoll train --config experiments/configs/cifar10.yaml
 
 Exit status: 0 when the run finished (or was already finished with ``--resume``),
@@ -22,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from probmoll.train.config import ConfigError, dump_config, load_config
+from probmoll.train.config import ConfigError, dump_config, load_config, load_resume_config
 from probmoll.train.state import CONFIG_NAME, RunFolderError
 
 __all__ = ["add_arguments", "run"]
@@ -44,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume",
         metavar="RUN",
-        help="continue the run in folder RUN from its checkpoint, with its own config.yaml",
+        help="continue the run in folder RUN from its checkpoint, with its own config.yaml; "
+        "only eval.*, threads, device and progress may be overridden (a run whose final "
+        "evaluation failed goes straight to the evaluation)",
     )
     parser.add_argument(
         "--overwrite",
@@ -64,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.resume is not None:
-            if args.config is not None or args.overrides:
+            if args.config is not None:
                 raise ConfigError(
-                    "--resume continues a run with its own config.yaml; drop --config and "
-                    f"the overrides {args.overrides} (or start a new run with out=...)"
+                    "--resume continues a run with its own config.yaml; drop --config "
+                    "(or start a new run with out=...)"
                 )
             if args.overwrite:
                 raise ConfigError("--resume and --overwrite exclude each other")
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             if not config_path.is_file():
                 raise RunFolderError(f"cannot resume: {str(config_path)!r} does not exist")
             # The folder may have moved since the run started: it is where the run is.
-            config = load_config(config_path, {"out": str(args.resume)})
+            config = load_resume_config(args.resume, args.overrides)
         else:
             config = load_config(args.config, args.overrides)
         if args.print_config:

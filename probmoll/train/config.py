@@ -59,6 +59,7 @@ from probmoll.utils.config import (
 )
 
 __all__ = [
+    "RESUME_OVERRIDES",
     "ConfigError",
     "DataConfig",
     "EmaConfig",
@@ -73,9 +74,11 @@ __all__ = [
     "dump_config",
     "ensure_valid",
     "load_config",
+    "load_resume_config",
     "nest_dotted",
     "parse_overrides",
     "read_yaml_mapping",
+    "resume_may_change",
     "validate_config",
 ]
 
@@ -210,15 +213,19 @@ class TrainConfig:
     # torch.use_deterministic_algorithms(True) (and deterministic cuDNN): bitwise
     # reproducible runs at some speed cost.
     deterministic: bool = False
-    # CPU threads for torch (None: torch's default).
+    # CPU threads for torch. None: OMP_NUM_THREADS when set, else the physical cores this
+    # process may use (its CPU affinity) divided by the processes on the node; never
+    # torch's own default, which counts every CPU of the machine and oversubscribes.
     threads: int | None = None
     # "auto" picks CUDA when available; under torchrun each process uses its local GPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Write checkpoint.pt every this many optimiser steps (0: only at epoch ends).
     checkpoint_every_steps: int = 500
-    # Update the progress bar (and check the loss is finite) every this many steps.
+    # Update the progress figures (and check the loss is finite) every this many steps.
     log_every: int = 20
-    # Show a tqdm progress bar.
+    # Show progress within an epoch: a tqdm bar when stderr is a terminal, else (a log
+    # file, CI) a plain line every few minutes (PROBMOLL_HEARTBEAT_S, default 300 s).
+    # The line at each epoch's end and the final summary are printed either way.
     progress: bool = True
     # Also log to TensorBoard (RUN/tensorboard; needs the tensorboard package).
     tensorboard: bool = False
@@ -270,6 +277,39 @@ def dump_config(config: TrainConfig) -> str:
     """The YAML text of ``config``; :func:`load_config` reads it back to an equal config."""
     header = "# Resolved probmoll training configuration: probmoll train --config <this file>\n"
     return header + dump_yaml(config)
+
+
+# What `probmoll train --resume RUN KEY=VALUE` may change: how the run is evaluated and
+# where it runs, never what it trains (eval.* does not touch the weights; device and
+# threads may change the arithmetic of the steps left, not their definition).
+RESUME_OVERRIDES = ("eval.*", "threads", "device", "progress")
+
+
+def resume_may_change(key: str) -> bool:
+    """Whether the dotted ``key`` is among :data:`RESUME_OVERRIDES`."""
+    return key.split(".")[0] == "eval" or key in RESUME_OVERRIDES
+
+
+def load_resume_config(run_dir: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainConfig:
+    """The configuration of the run in ``run_dir`` (its ``config.yaml``, with ``out`` =
+    ``run_dir``, where the run is now), changed by ``overrides`` of
+    :data:`RESUME_OVERRIDES` only: e.g. a run whose final evaluation failed is finished
+    with ``eval.corruptions=...``, without training again.
+
+    Raises
+    ------
+    ConfigError
+        For an override of another key (listing those allowed) and as :func:`load_config`.
+    """
+    refused = [item for item in overrides if not resume_may_change(item.partition("=")[0].strip())]
+    if refused:
+        raise ConfigError(
+            f"--resume continues a run as configured; it accepts overrides of "
+            f"{', '.join(RESUME_OVERRIDES)} only (how the run is evaluated and where it "
+            f"runs), got {refused}: to change anything else start a new run, e.g. probmoll "
+            f"train --config {os.path.join(run_dir, 'config.yaml')} KEY=VALUE out=NEW_FOLDER"
+        )
+    return load_config(os.path.join(run_dir, "config.yaml"), [*overrides, f"out={run_dir}"])
 
 
 # ------------------------------------------------------------------------- validation
@@ -367,6 +407,7 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         f"got {config.schedule.min_lr}",
     )
     _check_likelihood_copies(config)
+    _check_tempered_targets(config)
     decay = config.ema.decay
     check(decay is None or 0 < decay < 1, f"ema.decay must be in (0, 1) or null, got {decay}")
 
@@ -447,4 +488,16 @@ def _check_likelihood_copies(config: TrainConfig) -> None:
         "mollification draws a role and temperature per copy), so every estimator reduces "
         f"to likelihood.k = 1 at {k} times the cost. Set likelihood.k=1 or enable "
         "mollification with a noise or blur role",
+    )
+
+
+def _check_tempered_targets(config: TrainConfig) -> None:
+    """A tempered likelihood takes tempered targets (mass on one class); MixUp/CutMix
+    spread the mass over two classes, which such a form refuses at the first step."""
+    label_form = config.likelihood.form_spec.label_form
+    check(
+        label_form != "temper" or config.augment.mix == "none",
+        f"likelihood.form = {config.likelihood.form!r} takes tempered targets (all mass on "
+        f"one class), but augment.mix = {config.augment.mix!r} mixes two labels per image: "
+        "set augment.mix=none or choose likelihood.form=smooth (or normalized)",
     )

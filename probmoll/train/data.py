@@ -19,7 +19,21 @@ from probmoll.models import data_info
 from probmoll.train.config import TrainConfig
 from probmoll.train.distributed import DistributedContext, barrier
 
-__all__ = ["BatchTransformDataset", "HostImages", "TrainData", "load_data", "standardize"]
+__all__ = [
+    "BatchTransformDataset",
+    "DataError",
+    "HostImages",
+    "TrainData",
+    "check_evaluation",
+    "check_splits",
+    "load_data",
+    "standardize",
+]
+
+
+class DataError(ValueError):
+    """The data of a run cannot be loaded or used as configured; the message names the
+    split, file or setting, and it is raised before training starts."""
 
 
 @dataclasses.dataclass
@@ -45,8 +59,13 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
     (``data.on_device``; on the CPU: into memory), else it stays where the dataset keeps
     it -- for a cached dataset a memory map, never copied whole (:class:`HostImages`).
     The test split is cut to ``eval.subset`` images.
+
+    Raises
+    ------
+    DataError
+        When a split cannot be loaded (naming it and the ``data.*`` settings), or when
+        the test split does not fit the training split (:func:`check_splits`).
     """
-    from probmoll.data import load_dataset
 
     def load() -> tuple[Any, Any]:
         options = dict(
@@ -55,9 +74,7 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
             download=config.data.download,
             **config.data.options,
         )
-        return load_dataset(config.data.name, "train", **options), load_dataset(
-            config.data.name, "test", **options
-        )
+        return tuple(_load_split(config, split, options) for split in ("train", "test"))
 
     if context.is_main:
         train, test = load()
@@ -69,6 +86,7 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
     if config.eval.subset is not None and config.eval.subset < len(test):
         # The first images, as `probmoll evaluate --subset` and the -C sets (same order) take.
         test = test.subset(config.eval.subset)
+    check_splits(train, test, config.data.name)
 
     # Placement first: copying a large memory-mapped set into memory just to find that it
     # does not fit on the device would exhaust the host (ImageNet's training set: ~190 GB).
@@ -100,6 +118,97 @@ def load_data(config: TrainConfig, device: torch.device, context: DistributedCon
         info=info,
         test_split=test,
     )
+
+
+def _load_split(config: TrainConfig, split: str, options: dict[str, Any]) -> Any:
+    """``load_dataset(data.name, split, **options)``; a failure names the split and the
+    configuration that pointed at it."""
+    from probmoll.data import load_dataset
+
+    try:
+        return load_dataset(config.data.name, split, **options)
+    except (OSError, ValueError, TypeError, RuntimeError, EOFError) as error:
+        where = f"data.root = {config.data.root!r}" if config.data.root is not None else ""
+        if config.data.options:
+            where += f"{', ' if where else ''}data.options = {dict(config.data.options)}"
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(
+            f"cannot load the {split} split of dataset {config.data.name!r}"
+            + (f" ({where})" if where else "")
+            + f": {message}"
+        ) from error
+
+
+def check_splits(train: Any, test: Any, name: str) -> None:
+    """Check that the test split can be evaluated by a model of the training split.
+
+    The model's outputs are the training split's classes (its class list, never its
+    largest label), so the test split must list the same classes and its images must
+    have the training images' size and channels; an empty test split has nothing to
+    evaluate.
+
+    Raises
+    ------
+    DataError
+        Naming what differs.
+    """
+    problem = None
+    if len(test) == 0:
+        problem = "the test split is empty"
+    elif tuple(test.classes) != tuple(train.classes):
+        problem = (
+            f"the test split lists {len(test.classes)} classes {list(test.classes)[:5]}... "
+            f"but the training split {len(train.classes)} {list(train.classes)[:5]}...: "
+            "both splits must list the same classes in the same order"
+        )
+    elif test.labels.size and int(test.labels.max()) >= train.num_classes:
+        problem = (
+            f"the test split has label {int(test.labels.max())}, outside the "
+            f"{train.num_classes} training classes"
+        )
+    elif (test.image_size, test.in_channels) != (train.image_size, train.in_channels):
+        problem = (
+            f"test images are {test.image_size[0]}x{test.image_size[1]}x{test.in_channels} "
+            f"but training images {train.image_size[0]}x{train.image_size[1]}x"
+            f"{train.in_channels}"
+        )
+    if problem is not None:
+        raise DataError(f"dataset {name!r}: {problem}")
+
+
+def check_evaluation(config: TrainConfig, test: Any) -> None:
+    """Check, before training, that the final evaluation will find its corruption set.
+
+    ``eval.corruptions`` must hold ``eval.names`` (or a benchmark corruption) at every
+    one of ``eval.severities``, in complete files of the test images' shape and labels
+    (:func:`probmoll.data.corruptions.check_corruption_set`: headers only, nothing is
+    generated or decoded).
+
+    Raises
+    ------
+    DataError
+        Naming ``eval.corruptions`` and what the set lacks.
+    """
+    evaluation = config.eval
+    if evaluation.corruptions == "none":
+        return
+    from probmoll.data.corruptions import check_corruption_set
+
+    try:
+        check_corruption_set(
+            evaluation.corruptions,
+            test,
+            root=evaluation.root,
+            cache_dir=config.data.cache_dir,
+            corruptions=None if evaluation.names is None else list(evaluation.names),
+            include_heldout=evaluation.include_heldout,
+            severities=list(evaluation.severities),
+        )
+    except (OSError, ValueError, TypeError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        if evaluation.corruptions not in message:  # a folder's messages name it already
+            message = f"eval.corruptions = {evaluation.corruptions!r}: {message}"
+        raise DataError(message) from error
 
 
 def _keep_on_device(policy: str, images: np.ndarray, device: torch.device) -> bool:

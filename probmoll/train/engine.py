@@ -13,34 +13,49 @@ one :class:`Trainer` that owns the state a checkpoint must capture. The pieces l
 - :mod:`probmoll.train.loop` -- :func:`train_one_epoch`, :func:`evaluate`, stop requests;
 
 and this module runs them: :func:`main` prepares the run folder (fresh, resumed or
-finished), trains epoch after epoch (log row, evaluation, checkpoint at each epoch's
-end), turns SIGINT/SIGTERM into a checkpoint and :class:`TrainingInterrupted`, and
-finishes with the clean + corrupted evaluation into ``metrics.json``. Mollification only
+finished), checks everything the run needs before its first step (the checkpoint to
+resume, both splits, the corruption set), trains epoch after epoch (log row, evaluation,
+checkpoint at each epoch's end), turns SIGINT/SIGTERM into a checkpoint and
+:class:`TrainingInterrupted`, and finishes with the clean + corrupted evaluation into
+``metrics.json``. ``run.json``'s status follows the run: ``running``, then ``trained``
+(training complete, final evaluation under way), ``finished``; or ``interrupted``,
+``failed`` (training failed) or ``evaluation_failed`` (the weights are final: ``--resume``
+goes straight to the evaluation and may change ``eval.*``). Mollification only
 ever touches training batches: :func:`evaluate` and the final report see the plain
 standardised test images. Everything above stays importable from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from probmoll.train.config import (
+    RESUME_OVERRIDES,
     ConfigError,
     TrainConfig,
     config_to_dict,
     dump_config,
     ensure_valid,
     load_config,
+    resume_may_change,
 )
-from probmoll.train.data import HostImages, TrainData, load_data, standardize
+from probmoll.train.data import (
+    DataError,
+    HostImages,
+    TrainData,
+    check_evaluation,
+    load_data,
+    standardize,
+)
 from probmoll.train.distributed import (
     DistributedContext,
     barrier,
@@ -56,7 +71,7 @@ from probmoll.train.loop import (
     train_one_epoch,
     vote_stop,
 )
-from probmoll.train.runlog import EpochLog, environment_info
+from probmoll.train.runlog import EpochLog, environment_info, epoch_line, summary_lines
 from probmoll.train.runtime import resolve_device, torch_settings
 from probmoll.train.schedule import WarmupCosine
 from probmoll.train.state import (
@@ -64,12 +79,17 @@ from probmoll.train.state import (
     CONFIG_NAME,
     METRICS_NAME,
     RUN_INFO_NAME,
+    RunFolderError,
+    lock_run_folder,
     prepare_run_folder,
 )
 from probmoll.train.trainer import NonFiniteLossError, Trainer
 from probmoll.utils.io import atomic_write_json, atomic_write_text, read_json
+from probmoll.utils.progress import is_terminal
 
 __all__ = [
+    "DataError",
+    "FinalEvaluationError",
     "HostImages",
     "NonFiniteLossError",
     "TrainData",
@@ -98,8 +118,42 @@ class TrainingInterrupted(RuntimeError):
         )
 
 
+class FinalEvaluationError(RuntimeError):
+    """Training finished (``checkpoint.pt`` holds the final weights, ``run.json`` says
+    ``"evaluation_failed"``) but the final evaluation failed; ``--resume`` finishes it."""
+
+    def __init__(self, run_dir: Path, error: BaseException):
+        reason = " ".join(str(error).split()) or type(error).__name__
+        super().__init__(
+            f"training finished but the final evaluation failed: {reason}. The trained "
+            f"weights are in {run_dir / CHECKPOINT_NAME}; fix the evaluation and finish the "
+            f"run without training again: probmoll train --resume {run_dir} eval.KEY=VALUE"
+        )
+
+
 def _write_run_info(run_dir: Path, info: dict[str, Any]) -> None:
     atomic_write_json(run_dir / RUN_INFO_NAME, info)
+
+
+def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """The training state to resume from ``path``; read before anything else is loaded,
+    so that a damaged checkpoint fails at once and leaves the run folder as it was."""
+    from probmoll.models import load_checkpoint
+
+    try:
+        state = load_checkpoint(path, map_location=device)
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise RunFolderError(
+            f"cannot resume {str(path.parent)!r}: {reason}; or start the run over with --overwrite"
+        ) from error
+    missing = [key for key in ("step", "epoch", "optimizer", "rng") if key not in state]
+    if missing:
+        raise RunFolderError(
+            f"cannot resume from {str(path)!r}: it holds a model but no training state "
+            f"(no {missing}); evaluate it with probmoll evaluate, or start over with --overwrite"
+        )
+    return state
 
 
 def main(
@@ -116,7 +170,10 @@ def main(
         :func:`~probmoll.train.config.ensure_valid`.
     resume : bool
         Continue the run in ``config.out`` from its checkpoint (a finished run is left
-        as it is).
+        as it is). ``config`` must be the run's own, but for
+        :data:`~probmoll.train.config.RESUME_OVERRIDES` (``eval.*``, ``threads``,
+        ``device``, ``progress``): a run whose training finished goes straight to its
+        final evaluation, e.g. with another ``eval.corruptions``.
     overwrite : bool
         Replace a run already in ``config.out``; without it (or ``resume``) an existing
         run is an error.
@@ -129,20 +186,45 @@ def main(
     Raises
     ------
     ConfigError, RunFolderError
-        Before training starts.
+        Before training starts (:class:`~probmoll.train.state.RunLockedError`, a
+        RunFolderError, when another process trains in ``config.out``; a RunFolderError
+        also for a checkpoint to resume that cannot be read).
+    DataError
+        Before training starts: a split that cannot be loaded or does not fit the
+        training classes, a corruption set that lacks what ``eval`` asks.
     NonFiniteLossError
         When the loss becomes NaN/inf (the last good checkpoint is kept).
     TrainingInterrupted
         After SIGINT/SIGTERM, once the checkpoint is written.
+    FinalEvaluationError
+        When training finished but its final evaluation failed (``run.json``: status
+        ``"evaluation_failed"`` and the ``error``); ``resume`` finishes the run.
     """
     device = resolve_device(config.device)
     context = init_distributed(device.type)
     if device.type == "cuda" and context.is_distributed:
         device = torch.device("cuda", context.local_rank)
     try:
-        return _main(config, device, context, resume=resume, overwrite=overwrite)
+        with _folder_lock(config, context):
+            return _main(config, device, context, resume=resume, overwrite=overwrite)
     finally:
         destroy_distributed(context)
+
+
+@contextlib.contextmanager
+def _folder_lock(config: TrainConfig, context: DistributedContext) -> Iterator[None]:
+    """Hold the run folder's lock (rank 0) from before the folder is looked at until the
+    final evaluation and ``run.json`` are written; the kernel releases it if the process
+    dies, so a second process never trains (or --overwrite deletes) under a live one."""
+    if not context.is_main:
+        yield
+        return
+    ensure_valid(config, world_size=context.world_size)  # a bad config locks (creates) nothing
+    lock = lock_run_folder(config.out)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _main(
@@ -170,11 +252,14 @@ def _main(
         saved = dataclasses.replace(
             load_config(run_dir / CONFIG_NAME, validate=False), out=config.out
         )
-        if saved != config:
-            changed = _changed_keys(config_to_dict(saved), config_to_dict(config))
+        # How the run is evaluated and where it runs may change (load_resume_config).
+        changed = _changed_keys(config_to_dict(saved), config_to_dict(config))
+        fixed = [key for key in changed if not resume_may_change(key)]
+        if fixed:
             raise ConfigError(
                 f"{run_dir} was started with another configuration (differs in "
-                f"{', '.join(changed)}); resume it with its own config.yaml or start a new run"
+                f"{', '.join(fixed)}); resume it with its own config.yaml (a resumed run "
+                f"may change only {', '.join(RESUME_OVERRIDES)}) or start a new run"
             )
     with torch_settings(config, device):
         return _run(config, device, context, run_dir, mode)
@@ -198,20 +283,35 @@ def _run(
     run_dir: Path,
     mode: str,
 ) -> dict[str, Any] | None:
-    data = load_data(config, device, context)
-    trainer = Trainer(config, data, device, context)
+    if context.is_main:
+        print(f"run folder: {run_dir}", flush=True)
     checkpoint_path = run_dir / CHECKPOINT_NAME
-    if mode == "resume":
-        from probmoll.models import load_checkpoint
-
-        state = load_checkpoint(checkpoint_path, map_location=device)
+    # Everything the run needs is checked before its first step and before anything is
+    # written, cheapest first: the checkpoint to resume, both splits (the same classes),
+    # the corruption set of the final evaluation (the folder's lock showed it writable).
+    state = _read_checkpoint(checkpoint_path, device) if mode == "resume" else None
+    data = load_data(config, device, context)
+    check_evaluation(config, data.test_split)
+    trainer = Trainer(config, data, device, context)
+    if state is not None:
         trainer.eval_model.load_state_dict(state["model_state"])
         trainer.load_state_dict(state)
+        if context.is_main:
+            if trainer.step >= trainer.total_steps:
+                where = f"training complete (step {trainer.step}/{trainer.total_steps})"
+                print(f"resumed: {where}, final evaluation only", flush=True)
+            else:
+                print(
+                    f"resumed at epoch {trainer.epoch + 1}/{config.epochs}, "
+                    f"step {trainer.step}/{trainer.total_steps}",
+                    flush=True,
+                )
         try:
             run_info = read_json(run_dir / RUN_INFO_NAME)
         except (FileNotFoundError, ValueError):
             run_info = {}  # provenance is lost, the run is not: go on without it
         run_info["resumed"] = int(run_info.get("resumed", 0)) + 1
+        run_info.pop("error", None)  # of a final evaluation that failed before
     else:
         run_info = {}
     run_info.update(
@@ -247,9 +347,21 @@ def _run(
                 raise TrainingInterrupted(
                     stop_flag.signum or signal.SIGTERM, trainer.step, run_dir
                 ) from None
-        # Final evaluation after the signal handlers are gone: the checkpoint is complete.
-        results = _final_evaluation(trainer, run_dir, run_info)
+        # Training is complete and so is the checkpoint: run.json says "trained" during
+        # the final evaluation (after the signal handlers are gone) and, should it fail,
+        # "evaluation_failed": `--resume` then goes straight to the evaluation.
+        status = "evaluation_failed"
+        if context.is_main:
+            run_info.update(status="trained", steps=trainer.step, epochs_completed=trainer.epoch)
+            _write_run_info(run_dir, run_info)
+        try:
+            results = _final_evaluation(trainer, run_dir, run_info)
+        except Exception as error:
+            run_info["error"] = " ".join(str(error).split()) or type(error).__name__
+            raise FinalEvaluationError(run_dir, error) from error
         status = "finished"
+        if results is not None:
+            print("\n".join(summary_lines(results, run_dir)), flush=True)
         return results
     except KeyboardInterrupt:
         status = "interrupted"
@@ -292,11 +404,13 @@ def _train_epochs(
         trainer.end_epoch()
         if log is not None:
             log.append(row)
-            summary = "  ".join(
-                f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
-                for key, value in row.items()
+            line = epoch_line(
+                row,
+                epochs=config.epochs,
+                total_steps=trainer.total_steps,
+                batch_size=config.batch_size,
             )
-            print(summary, flush=True)
+            print(line, flush=True)
         checkpoint()
         stop = stop_flag()
         if context.is_distributed:
@@ -319,7 +433,12 @@ def _final_evaluation(
     config = trainer.config
     context = trainer.context
     results = None
+    # Bars only on a terminal: in a log file every redraw would stay.
+    progress = config.progress and is_terminal(sys.stderr)
     if context.is_main:
+        sets = config.eval.corruptions
+        sets = "" if sets == "none" else f" and corrupted ones ({sets})"
+        print(f"final evaluation: clean test images{sets}", flush=True)
         corrupted = None
         if config.eval.corruptions != "none":
             from probmoll.data.corruptions import open_corruptions
@@ -334,7 +453,7 @@ def _final_evaluation(
                 corruptions=None if names is None else list(names),
                 include_heldout=config.eval.include_heldout,
                 severities=list(config.eval.severities),
-                progress=config.progress,
+                progress=progress,
             )
         autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         results = evaluate_model(
@@ -350,7 +469,7 @@ def _final_evaluation(
             include_heldout=config.eval.include_heldout,
             max_examples=config.eval.subset,
             autocast_dtype=autocast_dtype[config.precision],
-            progress=config.progress,
+            progress=progress,
         )
         results["checkpoint"] = str(run_dir / CHECKPOINT_NAME)
         results["model"] = config.model.name
@@ -362,7 +481,15 @@ def _final_evaluation(
         }
         results["run"] = {
             key: run_info.get(key)
-            for key in ("seed", "git_commit", "packages", "device", "world_size", "config")
+            for key in (
+                "seed",
+                "git_commit",
+                "packages",
+                "device",
+                "world_size",
+                "threads",
+                "config",
+            )
         }
         results["run"]["steps"] = trainer.step
         results["run"]["train_wall_time_s"] = trainer.wall_time_s

@@ -22,6 +22,7 @@ from probmoll.evaluate.core import evaluate_images
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.runtime import precision_dtype
 from probmoll.train.trainer import Trainer
+from probmoll.utils.progress import StepProgress
 
 __all__ = [
     "SignalFlag",
@@ -115,18 +116,15 @@ def train_one_epoch(
     Returns the epoch's training statistics (over all ranks): ``train_loss``,
     ``train_error`` and ``images_per_s``.
     """
-    from tqdm import tqdm
-
     config = trainer.config
     k = trainer.objective.k
-    bar = tqdm(
-        total=trainer.steps_per_epoch,
+    # A bar on a terminal; in a log file a heartbeat line every few minutes instead.
+    bar = StepProgress(
+        trainer.steps_per_epoch,
         initial=trainer.step_in_epoch,
         desc=f"epoch {trainer.epoch + 1}/{config.epochs}",
-        disable=not (config.progress and trainer.context.is_main),
-        dynamic_ncols=True,
-        leave=False,
-        file=sys.stderr,
+        enabled=config.progress and trainer.context.is_main,
+        stream=sys.stderr,
     )
     trainer.model.train()
     window_start, window_images = time.perf_counter(), 0
@@ -135,22 +133,22 @@ def train_one_epoch(
         trainer.train_step(images, labels)
         window_images += trainer.distinct_per_step
         epoch_images += trainer.distinct_per_step
-        bar.update(1)
         distributed = trainer.context.is_distributed
         at_log = trainer.step % config.log_every == 0
+        postfix = None
         if at_log:
             trainer.check_finite(weights=False)
             sums = trainer.epoch_sums.tolist()
             now = time.perf_counter()
             postfix = {
                 "loss": f"{sums[0] / max(sums[2], 1):.3f}",
-                "err": f"{sums[1] / max(sums[2], 1):.3f}",
+                "error": f"{100 * sums[1] / max(sums[2], 1):.1f}%",
                 "img/s": f"{window_images / max(now - window_start, 1e-9):.0f}",
             }
             if k > 1:
                 postfix["distinct/step"] = trainer.distinct_per_step
-            bar.set_postfix(postfix, refresh=False)
             window_start, window_images = now, 0
+        bar.update(1, postfix)
         # A stop request on the last step of the epoch (or of the run) waits for the
         # epoch's end: there the log row and evaluation are written before the
         # checkpoint, and a run resumed from a checkpoint taken here would skip them.

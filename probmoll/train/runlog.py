@@ -1,4 +1,5 @@
-"""Per-epoch logs (``log.jsonl``, ``log.csv``, optional TensorBoard) and run metadata."""
+"""Per-epoch logs (``log.jsonl``, ``log.csv``, optional TensorBoard), run metadata and
+the lines ``probmoll train`` prints (one per epoch, a summary at the end)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from typing import Any
 
 import torch
 
-from probmoll.train.state import LOG_CSV_NAME, LOG_JSONL_NAME, TENSORBOARD_NAME
+from probmoll.evaluate import REPORT_FILE
+from probmoll.models import CHECKPOINT_NAME
+from probmoll.train.state import LOG_CSV_NAME, LOG_JSONL_NAME, METRICS_NAME, TENSORBOARD_NAME
 from probmoll.utils.io import atomic_write_text
 
-__all__ = ["EpochLog", "environment_info", "git_commit"]
+__all__ = ["EpochLog", "environment_info", "epoch_line", "git_commit", "summary_lines"]
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
@@ -56,7 +59,8 @@ def _version(package: str) -> str | None:
 
 
 def environment_info(device: torch.device) -> dict[str, Any]:
-    """Versions, host and device: what a reader needs to judge a result's provenance."""
+    """Versions, host, process and device: what a reader needs to judge a result's
+    provenance (``threads`` is torch's thread count at the call)."""
     import probmoll
 
     packages = {
@@ -76,6 +80,8 @@ def environment_info(device: torch.device) -> dict[str, Any]:
         "device": {"type": device.type, "name": device_name},
         "cuda": torch.version.cuda,
         "host": platform.node(),
+        "pid": os.getpid(),
+        "threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "command": sys.argv,
     }
@@ -134,3 +140,65 @@ class EpochLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def epoch_line(row: Mapping[str, Any], *, epochs: int, total_steps: int, batch_size: int) -> str:
+    """The line printed at an epoch's end, from its ``log.jsonl`` row.
+
+    ``epoch 3/300  step 1173/117300  lr 0.1  train loss 0.8123  train error 27.4%
+    test error 18.2%  NLL 0.5561  ECE 2.3%  2513 images/s`` (errors and ECE in percent;
+    the test figures only at epochs with an evaluation).
+    """
+    parts = [
+        f"epoch {row['epoch'] + 1}/{epochs}",
+        f"step {row['step']}/{total_steps}",
+        f"lr {row['lr']:.4g}",
+        f"train loss {row['train_loss']:.4g}",
+        f"train error {_percent(row['train_error'])}",
+    ]
+    if "test_error" in row:
+        parts += [
+            f"test error {_percent(row['test_error'])}",
+            f"NLL {row['test_nll']:.4g}",
+            f"ECE {_percent(row['test_ece'])}",
+        ]
+    if row.get("distinct_images_per_step", batch_size) != batch_size:
+        parts.append(f"{row['distinct_images_per_step']} distinct images/step")
+    parts.append(f"{row['images_per_s']:.0f} images/s")
+    return "  ".join(parts)
+
+
+def summary_lines(results: Mapping[str, Any], run_dir: str | os.PathLike) -> list[str]:
+    """The lines printed when a run has finished: clean and corrupted error, NLL and ECE
+    (error and ECE in percent) and where the run's files are."""
+
+    def scores(metrics: Mapping[str, Any]) -> str:
+        return (
+            f"error {100 * metrics['error']:.2f}%  NLL {metrics['nll']:.3f}  "
+            f"ECE {100 * metrics['ece']:.2f}%"
+        )
+
+    lines = ["results:"]
+    clean = results.get("clean")
+    if clean:
+        lines.append(f"  clean {scores(clean)}  ({clean['count']} test images)")
+    corrupted = results.get("corrupted")
+    if corrupted and corrupted.get("mean"):
+        names, severities = corrupted.get("corruptions", []), corrupted.get("severities", [])
+        lines.append(
+            f"  corrupted {scores(corrupted['mean'])}  (mean over {len(names)} "
+            f"corruption{'s' * (len(names) != 1)} x {len(severities)} "
+            f"severit{'ies' if len(severities) != 1 else 'y'})"
+        )
+    run_dir = Path(run_dir)
+    for label, name in (
+        ("metrics", METRICS_NAME),
+        ("report", REPORT_FILE),
+        ("checkpoint", CHECKPOINT_NAME),
+    ):
+        lines.append(f"  {label:<10} {run_dir / name}")
+    return lines

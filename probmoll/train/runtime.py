@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,11 +17,14 @@ __all__ = [
     "AUGMENT_STREAM",
     "TORCH_STREAM",
     "WORKER_STREAM",
+    "available_cores",
     "derive_seed",
     "precision_autocast",
     "precision_dtype",
     "resolve_device",
+    "resolve_threads",
     "torch_settings",
+    "worker_init",
 ]
 
 # Purposes of the derived seeds (a part of every derive_seed call), so that no two
@@ -46,6 +50,66 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> 1)
 
 
+_SYSFS_CPU = Path("/sys/devices/system/cpu")
+
+
+def available_cores(*, sysfs: str | os.PathLike = _SYSFS_CPU) -> int:
+    """Physical cores this process may run on.
+
+    The CPUs of the process's affinity mask (:func:`os.sched_getaffinity`: what
+    ``taskset``, SLURM's ``--cpus-per-task`` or a container's cpuset allow), counted once
+    per physical core when Linux's topology (``cpuN/topology/core_cpus_list``, or
+    ``thread_siblings_list`` on older kernels) says which of them are hyper-threads of
+    one core. Without a readable topology, or without affinity masks (macOS), every CPU
+    allowed counts.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks on this platform
+        return max(1, os.cpu_count() or 1)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(sysfs) / f"cpu{cpu}" / "topology"
+        for name in ("core_cpus_list", "thread_siblings_list"):
+            try:
+                cores.add((topology / name).read_text().strip())
+                break
+            except OSError:
+                continue
+        else:
+            return max(1, len(cpus))  # the topology is unknown: count the CPUs allowed
+    return max(1, len(cores))
+
+
+def resolve_threads(threads: int | None) -> int:
+    """torch's CPU thread count for ``config.threads``.
+
+    A number is kept. ``None`` takes ``OMP_NUM_THREADS`` when the environment sets it
+    (as torchrun and many cluster scripts do), else the physical cores available to
+    this process (:func:`available_cores`) divided by the processes on this node
+    (``LOCAL_WORLD_SIZE`` under torchrun). torch's own default counts every CPU of the
+    machine; more threads than cores spin against each other and against any other work,
+    which made a 2-core smoke run several times slower than one thread.
+    """
+    if threads is not None:
+        return int(threads)
+    chosen = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if chosen.isdigit() and int(chosen) >= 1:
+        return int(chosen)
+    local_processes = os.environ.get("LOCAL_WORLD_SIZE", "1").strip()
+    local_processes = int(local_processes) if local_processes.isdigit() else 1
+    return max(1, available_cores() // max(1, local_processes))
+
+
+def worker_init(worker_id: int) -> None:
+    """``worker_init_fn`` of the engine's DataLoaders: one torch thread per worker process.
+
+    The workers already run in parallel, one per CPU they were given; threads inside
+    each would oversubscribe the CPUs.
+    """
+    torch.set_num_threads(1)
+
+
 def resolve_device(name: str) -> torch.device:
     """The device of ``config.device``: ``"auto"`` -> CUDA when available, else CPU."""
     if name == "auto":
@@ -55,7 +119,8 @@ def resolve_device(name: str) -> torch.device:
 
 @contextlib.contextmanager
 def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
-    """Threads, determinism and cuDNN/TF32 flags for the run; restored afterwards.
+    """Threads (:func:`resolve_threads`), determinism and cuDNN/TF32 flags for the run;
+    restored afterwards.
 
     Restoring matters when ``main`` runs inside a longer-lived process (a sweep, tests).
     """
@@ -67,8 +132,7 @@ def torch_settings(config: TrainConfig, device: torch.device) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32,
         torch.backends.cudnn.allow_tf32,
     )
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(resolve_threads(config.threads))
     if config.deterministic:
         # cuBLAS needs this before its first use to be deterministic.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -7,7 +7,9 @@ A run folder ``RUN`` holds
 ``log.jsonl``     one JSON object per epoch (``log.csv``: the same as a table)
 ``metrics.json``  final evaluation (written by :func:`probmoll.evaluate.write_report`)
 ``run.json``      status (``running``/``interrupted``/``failed``/``finished``), seed,
-                  git commit, package versions, device, wall time
+                  git commit, package versions, device, threads, pid and host of the
+                  process that last trained in it, wall time
+``run.lock``      while a process trains in the folder: its lock (:mod:`probmoll.train.lock`)
 ``report.md``, ``severity.png``, ``reliability.png``  the final evaluation's report
 
 ``run.json`` or ``checkpoint.pt`` marks a folder as a run; ``--overwrite`` deletes only
@@ -42,13 +44,16 @@ from probmoll.evaluate import (
     SEVERITY_PLOT_FILE,
 )
 from probmoll.models import CHECKPOINT_NAME
+from probmoll.train.lock import RunLock, describe_holder, is_locked
 
 __all__ = [
     "RUN_FILES",
     "RUN_MARKS",
     "RunFolderError",
+    "RunLockedError",
     "capture_rng_state",
     "holds_run",
+    "lock_run_folder",
     "prepare_run_folder",
     "read_run_status",
     "restore_rng_state",
@@ -80,6 +85,10 @@ RUN_FILES = (
 
 class RunFolderError(RuntimeError):
     """The run folder holds a run that this command must not overwrite."""
+
+
+class RunLockedError(RunFolderError):
+    """Another process trains in the run folder (it holds the folder's lock)."""
 
 
 # ------------------------------------------------------------------------- RNG states
@@ -131,7 +140,24 @@ def restore_rng_state(state: dict[str, Any], augment_generator: torch.Generator)
 
 # ------------------------------------------------------------------- run folder guard
 def read_run_status(run_dir: str | os.PathLike) -> str | None:
-    """``status`` of ``RUN/run.json`` (None when the folder holds no run)."""
+    """``status`` of ``RUN/run.json`` (None when the folder holds no run).
+
+    A run that says a process is at work on it (``"running"``, or ``"trained"`` during
+    the final evaluation) while no process holds the folder's lock belongs to a process
+    that died (SIGKILL, out of memory, a lost node): it reads ``"interrupted"``, and
+    ``probmoll train --resume`` continues it.
+    """
+    status = _recorded_status(run_dir)
+    if status in _LIVE_STATUSES and is_locked(run_dir) is False:
+        return "interrupted"
+    return status
+
+
+# Statuses that a training process writes while it works and replaces when it ends.
+_LIVE_STATUSES = ("running", "trained")
+
+
+def _recorded_status(run_dir: str | os.PathLike) -> str | None:
     path = Path(run_dir) / RUN_INFO_NAME
     if not path.is_file():
         return None
@@ -139,6 +165,30 @@ def read_run_status(run_dir: str | os.PathLike) -> str | None:
         return json.loads(path.read_text()).get("status")
     except (OSError, ValueError):
         return "unknown"
+
+
+def lock_run_folder(run_dir: str | os.PathLike) -> RunLock:
+    """Lock ``run_dir`` for this process (creating the folder), to be released at the end.
+
+    Raises
+    ------
+    RunLockedError
+        When another process holds the lock: the message names its pid, host and since
+        when it trains.
+    RunFolderError
+        When the folder cannot be created or written.
+    """
+    lock = RunLock(run_dir)
+    try:
+        taken = lock.try_acquire()
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot write in the run folder {str(run_dir)!r}: {error.strerror or error}; "
+            "choose another out=... or fix its permissions"
+        ) from None
+    if not taken:
+        raise RunLockedError(describe_holder(run_dir, lock.holder))
+    return lock
 
 
 def holds_run(run_dir: str | os.PathLike) -> bool:
@@ -167,6 +217,10 @@ def _remove_run(run_dir: Path) -> None:
 
 def prepare_run_folder(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> str:
     """Decide what to do with ``run_dir`` before training; never lose a finished run.
+
+    The caller holds the folder's lock (:func:`lock_run_folder`), so a run whose
+    ``run.json`` still says ``"running"`` (or ``"trained"``) is one whose process died:
+    ``"interrupted"``.
 
     Returns
     -------
@@ -199,7 +253,10 @@ def prepare_run_folder(run_dir: str | os.PathLike, *, resume: bool, overwrite: b
             )
         _remove_run(run_dir)
         return "fresh"
-    status = read_run_status(run_dir)
+    # The caller holds the folder's lock: a run still "running" has no live process.
+    status = _recorded_status(run_dir)
+    if status in _LIVE_STATUSES:
+        status = "interrupted"
     if overwrite:
         # The run's own files only: a run folder may also hold the user's notes, data...
         _remove_run(run_dir)

@@ -39,18 +39,27 @@ run starts. The executors:
 
 Finally ``OUT/results.csv`` and ``OUT/results.md`` hold one row per grid point without
 the ``over`` axis (seeds): the mean and the sample standard deviation (``ddof = 1``)
-over the finished seeds of each metric, as in Table 5 (Appendix A.2) of the paper;
-``OUT/runs.csv`` lists every run with its own metrics.
+over the counted seeds of each metric, as in Table 5 (Appendix A.2) of the paper;
+``OUT/runs.csv`` lists every run with its status and its own metrics
+(:mod:`probmoll.train.collect`). A run is counted when it finished and its
+``metrics.json`` reads; a finished run whose ``metrics.json`` is missing or broken is
+named on stderr (one line: the path and what is wrong) and shown as ``failed``.
+
+``collect.metrics`` are checked against the numbers a ``metrics.json`` holds
+(:data:`probmoll.metrics.schema.METRIC_PATTERNS`) when the grid is read, before any run.
+
+Exit status: 2 for a grid that cannot run (nothing started); after running, 1 when a run
+failed or did not finish (``submitted`` slurm jobs are fine); with ``--collect-only``, 0
+when at least one run is counted (the others are reported on stderr) and 2 when none is.
+``--strict`` makes any run left out of the tables (not started, running, failed, broken
+``metrics.json``) exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import itertools
-import math
 import os
 import re
 import sys
@@ -59,14 +68,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from probmoll.train.collect import Collection, collect_results, status_summary
 from probmoll.train.config import TrainConfig, load_config
-from probmoll.train.results import lookup, mean_std
-from probmoll.train.state import holds_run, read_run_status
+from probmoll.train.results import check_metric_names
+from probmoll.train.state import RunLockedError, holds_run, read_run_status
 from probmoll.utils.config import ConfigError, apply_overrides, nest_dotted, read_yaml_mapping
-from probmoll.utils.io import atomic_write_text, read_json
-from probmoll.utils.tables import markdown_table
 
 __all__ = [
+    "Collection",
     "GridPoint",
     "SweepSpec",
     "add_arguments",
@@ -212,6 +221,8 @@ def load_sweep(path: str | os.PathLike, *, out: str | None = None) -> SweepSpec:
     unknown = [key for key in collect if key not in _COLLECT_KEYS]
     if unknown:
         raise ConfigError(f"unknown key collect.{unknown[0]}; valid keys: {_COLLECT_KEYS}")
+    # A misspelt metric would only show as an empty column once every run has finished.
+    metrics = check_metric_names(collect["metrics"], key=f"collect.metrics in {path}")
 
     points = []
     for labels, overrides in expand_grid(spec["grid"]):
@@ -229,7 +240,7 @@ def load_sweep(path: str | os.PathLike, *, out: str | None = None) -> SweepSpec:
     over = collect["over"]
     if over is not None and over not in axes:
         raise ConfigError(f"collect.over = {over!r} is not a grid axis; axes: {axes}")
-    return SweepSpec(path, sweep_out, points, axes, executor, over, list(collect["metrics"]))
+    return SweepSpec(path, sweep_out, points, axes, executor, over, metrics)
 
 
 # ----------------------------------------------------------------------------- runs
@@ -246,6 +257,9 @@ def run_point(config: TrainConfig) -> str:
         main(config, resume=holds_run(run_dir))
     except NonFiniteLossError as error:
         print(f"{run_dir}: {error}", file=sys.stderr)
+    except RunLockedError as error:  # another process trains this point: leave it be
+        print(f"{run_dir}: {error}", file=sys.stderr)
+        return "running"
     return read_run_status(run_dir) or "failed"
 
 
@@ -340,95 +354,6 @@ def run_sweep(spec: SweepSpec, *, wait: bool = True, log: Any = None) -> dict[st
     return statuses
 
 
-# -------------------------------------------------------------------------- collect
-def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _number(value: float | None) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.6g}"
-
-
-def collect_results(spec: SweepSpec) -> dict[str, Path]:
-    """Write ``runs.csv``, ``results.csv`` and ``results.md`` into the sweep folder.
-
-    ``results.*`` group the runs by every axis but ``collect.over`` and report, per
-    metric, the mean and sample standard deviation (``ddof = 1``; empty for a single
-    run) over the finished runs of the group, with ``n`` the number of those runs.
-    Error and ECE appear in percent in the Markdown table, as in the paper's tables.
-    """
-    metrics = spec.metrics
-    per_run = []
-    for point in spec.points:
-        status = read_run_status(point.config.out)
-        values: dict[str, float | None] = {m: None for m in metrics}
-        metrics_path = Path(point.config.out) / "metrics.json"
-        if status == "finished" and metrics_path.is_file():
-            results = read_json(metrics_path)
-            values = {m: lookup(results, m) for m in metrics}
-        per_run.append((point, status, values))
-
-    group_axes = [axis for axis in spec.axes if axis != spec.over]
-    run_header = ["run", *spec.axes, "status", *metrics]
-    run_rows = [
-        [point.name, *(point.labels[a] for a in spec.axes), status or "not started"]
-        + [_number(values[m]) for m in metrics]
-        for point, status, values in per_run
-    ]
-    groups: dict[tuple[str, ...], list] = {}
-    for point, status, values in per_run:
-        key = tuple(point.labels[a] for a in group_axes)
-        groups.setdefault(key, [])
-        if status == "finished":
-            groups[key].append(values)
-
-    header = [*group_axes, "n"]
-    for metric in metrics:
-        header += [f"{metric}.mean", f"{metric}.std"]
-    rows, markdown_rows = [], []
-    for key, finished in groups.items():
-        row: list[Any] = [*key, len(finished)]
-        cells = [*key, str(len(finished))]
-        for metric in metrics:
-            values = [v[metric] for v in finished if v[metric] is not None]
-            if values:
-                mean, std = mean_std(values)
-                row += [_number(mean), _number(std)]
-                scale = 100.0 if metric.endswith(("error", "ece")) else 1.0
-                digits = 1 if scale == 100.0 else 3
-                cell = f"{scale * mean:.{digits}f}"
-                if std is not None:
-                    cell += f" ({scale * std:.{digits}f})"
-                cells.append(cell)
-            else:
-                row += ["", ""]
-                cells.append("")
-        rows.append(row)
-        markdown_rows.append(cells)
-
-    written = {
-        "runs": atomic_write_text(spec.out / "runs.csv", _csv_text(run_header, run_rows)),
-        "results": atomic_write_text(spec.out / "results.csv", _csv_text(header, rows)),
-    }
-    over = f" over {spec.over}" if spec.over else ""
-    md_header = [*group_axes, "n"] + [
-        f"{m} (%)" if m.endswith(("error", "ece")) else m for m in metrics
-    ]
-    lines = [
-        f"# {spec.path.stem}",
-        "",
-        f"Mean (sample standard deviation){over}; n = finished runs. Errors and ECE in percent.",
-        "",
-        markdown_table(md_header, markdown_rows),
-    ]
-    written["markdown"] = atomic_write_text(spec.out / "results.md", "\n".join(lines) + "\n")
-    return written
-
-
 # ---------------------------------------------------------------------- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``probmoll sweep``."""
@@ -443,7 +368,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="list the runs and their status, run nothing"
     )
-    parser.add_argument("--collect-only", action="store_true", help="only write the results tables")
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="only write the results tables (exit 2 when no run can be counted)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 unless every run is counted (finished, with a readable metrics.json)",
+    )
     parser.add_argument(
         "--no-wait",
         action="store_true",
@@ -452,7 +386,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``probmoll sweep``; returns the exit status (1 when a run did not finish)."""
+    """Run ``probmoll sweep``; returns the exit status (see the module's docstring)."""
     try:
         spec = load_sweep(args.grid, out=args.out)
     except (ConfigError, OSError) as error:
@@ -472,11 +406,49 @@ def run(args: argparse.Namespace) -> int:
     statuses = {}
     if not args.collect_only:
         statuses = run_sweep(spec, wait=not args.no_wait)
-    written = collect_results(spec)
+    collection = collect_results(spec)
+    for problem in collection.problems:
+        print(f"probmoll sweep: warning: {problem}", file=sys.stderr)
+    for metric in collection.empty_metrics:
+        print(
+            f"probmoll sweep: warning: no counted run has {metric} in its metrics.json "
+            "(its column is empty)",
+            file=sys.stderr,
+        )
     print((spec.out / "results.md").read_text())
-    print(f"wrote {', '.join(str(path) for path in written.values())}")
-    failed = [name for name, status in statuses.items() if status not in ("finished", "submitted")]
+    print(f"wrote {', '.join(str(path) for path in collection.written.values())}")
+    return _exit_status(spec, args, statuses, collection)
+
+
+def _exit_status(
+    spec: SweepSpec, args: argparse.Namespace, statuses: dict[str, str], collection: Collection
+) -> int:
+    """The exit status of ``probmoll sweep`` once the tables are written; says why on stderr."""
+    # A run this sweep saw finish whose metrics.json is broken failed all the same.
+    failed = [
+        name
+        for name, status in statuses.items()
+        if status not in ("finished", "submitted") or collection.statuses[name] == "failed"
+    ]
     if failed:
-        print(f"probmoll sweep: {len(failed)} run(s) did not finish: {failed}", file=sys.stderr)
+        print(
+            f"probmoll sweep: {len(failed)} run(s) failed or did not finish: {failed}",
+            file=sys.stderr,
+        )
         return 1
+    if args.strict and collection.not_counted:
+        print(
+            f"probmoll sweep: --strict: {len(collection.not_counted)} run(s) not counted "
+            f"({status_summary({n: collection.statuses[n] for n in collection.not_counted})}): "
+            f"{collection.not_counted}",
+            file=sys.stderr,
+        )
+        return 1
+    if args.collect_only and spec.points and not collection.counted:
+        print(
+            f"probmoll sweep: error: no run in {spec.out} is counted (finished, with a "
+            f"readable metrics.json): {status_summary(collection.statuses)}",
+            file=sys.stderr,
+        )
+        return 2
     return 0

@@ -53,6 +53,7 @@ from probmoll.train.runtime import (
     WORKER_STREAM,
     derive_seed,
     precision_autocast,
+    worker_init,
 )
 from probmoll.train.schedule import WarmupCosine
 from probmoll.train.state import capture_rng_state, restore_rng_state
@@ -221,6 +222,7 @@ class Trainer:
             sampler=list(zip(seeds, keys, strict=True)),
             batch_size=None,
             num_workers=self.config.data.workers,
+            worker_init_fn=worker_init,  # one thread per worker: never more than the CPUs
             pin_memory=self.device.type == "cuda",
             # Its own generator: creating the loader must not draw from torch's global RNG.
             generator=torch.Generator().manual_seed(self.config.seed),

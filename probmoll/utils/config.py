@@ -5,7 +5,10 @@ are dataclasses too. :func:`config_from_dict` builds one from a nested mapping (
 file), checking every key against the annotations, and :func:`config_to_dict` /
 :func:`dump_yaml` turn it back into plain values that read back to an equal object.
 Dotted ``key=value`` overrides (:func:`parse_overrides`) are parsed as YAML and merged
-(:func:`apply_overrides`) before the dataclass is built.
+(:func:`apply_overrides`) before the dataclass is built: ``KEY={a: 1}`` merges into the
+mapping ``KEY`` of the base, while ``KEY={}`` replaces it and ``KEY=null`` gives it its
+default (``{}`` for a ``dict`` field, the defaults for a section), so that an override
+can switch to a dataset or a model whose options differ.
 
 Nothing here knows a particular schema: the training configuration of
 :mod:`probmoll.train.config` is one user. Every error is a :class:`ConfigError` whose
@@ -31,7 +34,7 @@ import enum
 import os
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -180,6 +183,22 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
     return value
 
 
+def _is_mapping_hint(hint: Any) -> bool:
+    """Whether ``hint`` is a dataclass (a section) or a ``dict``/``Mapping`` annotation."""
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return True
+    return typing.get_origin(hint) in (dict, Mapping, typing.Mapping) or hint in (dict, Mapping)
+
+
+def _null_means_default(spec: dataclasses.Field, hint: Any) -> bool:
+    """Whether null for this field stands for its default: a mapping or section that has
+    a default and whose annotation does not take None (``X | None`` keeps the null)."""
+    has_default = not (
+        spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+    )
+    return has_default and _is_mapping_hint(hint)
+
+
 def config_from_dict(cls: type, data: Mapping[str, Any], *, prefix: str = "") -> Any:
     """Build the (frozen) dataclass ``cls`` from a nested mapping, checking every key.
 
@@ -188,7 +207,9 @@ def config_from_dict(cls: type, data: Mapping[str, Any], *, prefix: str = "") ->
     cls : dataclass type
         The configuration class; nested dataclass fields are built from nested mappings.
     data : mapping
-        Field name -> value; absent fields keep their defaults.
+        Field name -> value; absent fields keep their defaults, and so do mappings and
+        sections given as null (``model.kwargs: null`` is ``{}``, ``eval: null`` the
+        defaults of the section) unless their annotation takes None.
     prefix : str, default ""
         Dotted path of ``cls`` inside a larger configuration (e.g. ``"optim."``), put in
         front of every key an error names.
@@ -219,6 +240,8 @@ def config_from_dict(cls: type, data: Mapping[str, Any], *, prefix: str = "") ->
     kwargs = {}
     for name, spec in fields.items():
         key = f"{prefix}{name}"
+        if name in data and data[name] is None and _null_means_default(spec, hints.get(name)):
+            continue  # KEY=null on a mapping: its default, as if never set
         if name in data:
             kwargs[name] = coerce(data[name], hints.get(name, Any), key)
         elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
@@ -277,42 +300,99 @@ def dump_yaml(config: Any) -> str:
 
 
 # -------------------------------------------------------------------------- overrides
+class _Reset(dict):
+    """An override mapping that replaces what the base holds instead of merging into it.
+
+    Overrides are combined (:func:`nest_dotted`) before they meet a base, so that
+    ``KEY={}`` followed by ``KEY.a=1`` still means "exactly ``{a: 1}``": the mark has to
+    survive until :func:`apply_overrides`, which leaves plain dicts only.
+    """
+
+
+def _marked(value: Any) -> Any:
+    """``value`` with every empty mapping in it marked as a reset."""
+    if isinstance(value, Mapping):
+        if not value:
+            return _Reset()
+        marked = {key: _marked(item) for key, item in value.items()}
+        return _Reset(marked) if isinstance(value, _Reset) else marked
+    return value
+
+
+def _unmarked(value: Any) -> Any:
+    """``value`` with every (nested) dict a plain dict: no reset marks left."""
+    if isinstance(value, dict):
+        return {key: _unmarked(item) for key, item in value.items()}
+    return value
+
+
+def _combine(earlier: dict, later: Mapping[str, Any]) -> dict:
+    """Two overrides of one key as one: ``later`` merges into ``earlier`` (keeping its
+    reset mark), except where ``later`` is itself a reset."""
+    combined = type(earlier)(earlier)
+    for key, value in later.items():
+        combined[key] = _combine_value(combined, key, value)
+    return combined
+
+
+def _combine_value(node: dict, key: str, value: Any) -> Any:
+    """What ``node[key]`` becomes when a later override sets it to ``value``."""
+    if isinstance(value, dict) and not isinstance(value, _Reset):
+        if isinstance(node.get(key), dict):
+            return _combine(node[key], value)
+        if key in node and node[key] is None:
+            return _Reset(value)  # KEY=null then KEY={x: 1}: exactly {x: 1}
+    return value
+
+
 def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"a.b": 1, "c": 2}`` -> ``{"a": {"b": 1}, "c": 2}``.
+    """``{"a.b": 1, "c": 2}`` -> ``{"a": {"b": 1}, "c": 2}``, later keys winning.
+
+    An empty mapping (``{"a.b": {}}``) is kept as a reset: :func:`apply_overrides`
+    replaces ``a.b`` of the base with it instead of merging. A key below a reset or a
+    null (``{"a.b": {}, "a.b.c": 1}``, ``{"a.b": None, "a.b.c": 1}``) fills the
+    emptied mapping, so that together they say "exactly ``{c: 1}``".
 
     Raises
     ------
     ConfigError
         For an empty part (``"a..b"``) or a key that is both a value and a section.
     """
+    return _nest_items(flat.items())
+
+
+def _nest_items(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """:func:`nest_dotted` of ``(dotted key, value)`` pairs, in order (keys may repeat)."""
     nested: dict[str, Any] = {}
-    for key, value in flat.items():
+    for key, value in items:
         parts = str(key).split(".")
         if not all(parts):
             raise ConfigError(f"{key!r} is not a dotted key (e.g. likelihood.k)")
         node = nested
         for part in parts[:-1]:
+            if part in node and node[part] is None:
+                node[part] = _Reset()  # KEY=null then KEY.x=...: start from nothing
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override of {key!r} conflicts with an override of {part!r}")
-        if isinstance(node.get(parts[-1]), dict) and isinstance(value, Mapping):
-            node[parts[-1]] = apply_overrides(node[parts[-1]], value)
-        else:
-            node[parts[-1]] = value
+        node[parts[-1]] = _combine_value(node, parts[-1], _marked(value))
     return nested
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
     """``["a.b=1", "c=[1, 2]"]`` -> ``{"a": {"b": 1}, "c": [1, 2]}`` (values parsed as YAML).
 
-    An empty value (``"a.b="``) is None.
+    An empty value (``"a.b="``) is None. ``a.b={}`` resets the mapping ``a.b`` of the
+    base (see :func:`apply_overrides`); ``a.b={x: 1}`` merges into it. Items apply in
+    order: ``a.b={}`` then ``a.b.x=1`` is exactly ``{x: 1}``. A reset stays marked (a
+    ``dict`` subclass) until :func:`apply_overrides` meets it with a base.
 
     Raises
     ------
     ConfigError
         For an item that is not ``dotted.key=value`` or whose value is not valid YAML.
     """
-    flat: dict[str, Any] = {}
+    items: list[tuple[str, Any]] = []
     for item in overrides:
         key, sep, text = item.partition("=")
         key = key.strip()
@@ -321,24 +401,35 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
                 f"override {item!r} is not of the form dotted.key=value (e.g. likelihood.k=4)"
             )
         try:
-            flat[key] = yaml.safe_load(text) if text.strip() else None
+            value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: the value is not valid YAML ({error})") from None
-    return nest_dotted(flat)
+        items.append((key, value))
+    return _nest_items(items)
 
 
 def apply_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge ``overrides`` into ``base`` (neither is modified).
 
-    Mappings merge key by key (so ``model.kwargs.width=8`` keeps the other
-    ``model.kwargs``); any other value replaces what was there.
+    Non-empty mappings merge key by key (so ``model.kwargs.width=8`` and
+    ``model.kwargs={width: 8}`` keep the other ``model.kwargs``). An empty mapping
+    replaces what the base holds (``data.options={}`` drops the base's options, so that
+    a dataset can be switched), as does a mapping after a reset (``data.options={}``
+    with ``data.options.n=5`` gives exactly ``{n: 5}``). Any other value replaces what
+    was there; null for a mapping the dataclass does not let be null is its default
+    (see :func:`config_from_dict`). The result holds plain dicts.
     """
-    merged = dict(base)
+    merged = {key: _unmarked(value) for key, value in base.items()}
     for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if (
+            isinstance(value, Mapping)
+            and value
+            and not isinstance(value, _Reset)
+            and isinstance(merged.get(key), Mapping)
+        ):
             merged[key] = apply_overrides(merged[key], value)
         else:
-            merged[key] = value
+            merged[key] = _unmarked(value)
     return merged
 
 

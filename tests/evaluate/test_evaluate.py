@@ -168,7 +168,69 @@ def test_summary_table_formats_clean_and_corrupted_columns():
         "corrupted": {"mean": {"error": 0.121, "nll": 0.49, "ece": 0.09}},
     }
     table = summary_table({"FCR+TrivAug": results})
-    assert table.splitlines()[2] == "| FCR+TrivAug | 3.4 | 12.1 | 0.120 | 0.490 | 0.030 | 0.090 |"
+    assert table.splitlines()[2] == "| FCR+TrivAug | 3.4 | 12.1 | 0.120 | 0.490 | 3.0 | 9.0 |"
+
+
+def test_report_shows_error_and_ece_in_percent_with_the_unit_in_every_header():
+    cells = {"error": 0.25, "nll": 0.8, "ece": 0.125}
+    results = {
+        "clean": {"error": 0.034, "nll": 0.12, "ece": 0.0625},
+        "corrupted": {
+            "mean": cells,
+            "categories": {"noise": ["gaussian_noise"]},
+            "corruptions": ["gaussian_noise"],
+            "by_corruption": {"gaussian_noise": {"1": cells, "mean": cells}},
+            "by_severity": {"1": cells},
+            "heldout": {"by_corruption": {"speckle_noise": {"mean": cells}}, "mean": cells},
+            "complete": False,
+        },
+    }
+    header = [cell.strip() for cell in summary_table({"r": results}).splitlines()[0].split("|")]
+    assert header[1:-1] == [
+        "run", "error clean (%)", "error corr (%)", "NLL clean", "NLL corr",
+        "ECE clean (%)", "ECE corr (%)",
+    ]  # fmt: skip
+    report = markdown_report(results, title="r")
+    assert "| r | 3.4 | 25.0 | 0.120 | 0.800 | 6.2 | 12.5 |" in report
+    assert "## ECE (%) per corruption (Table 2 layout)" in report
+    ece_table = report.split("## ECE (%) per corruption")[1].split("##")[0]
+    assert "| r | 6.2 | 12.5 | 12.5 |" in ece_table
+    assert "| ECE (%) | 6.2 | 12.5 |" in report  # against severity
+    assert "| held-out corruption | error (%) | NLL | ECE (%) |" in report
+    assert "| speckle_noise | 25.0 | 0.800 | 12.5 |" in report
+    assert "0.125" not in report and "0.062" not in report  # no ECE as a fraction
+    assert compare_runs({"r": results}).count("ECE corr (%)") == 1
+    from probmoll.evaluate.plots import plot_severity_curves
+
+    ece_axis = plot_severity_curves({"r": results}).axes[2]
+    assert ece_axis.get_ylabel() == "ECE (%)"
+    assert list(ece_axis.lines[0].get_ydata()) == pytest.approx([6.25, 12.5])
+
+
+def test_reliability_diagram_has_a_legend_naming_accuracy_both_gaps_and_the_diagonal():
+    from probmoll.evaluate.plots import plot_reliability_diagrams
+
+    diagram = {  # bin 1 over-confident, bin 2 under-confident, bin 3 empty
+        "bin_edges": [0.0, 0.25, 0.5, 0.75, 1.0],
+        "count": [0, 10, 20, 0],
+        "mean_confidence": [None, 0.4, 0.6, None],
+        "accuracy": [None, 0.3, 0.7, None],
+    }
+    figure = plot_reliability_diagrams({"clean": diagram, "corrupted": diagram})
+    legend = figure.axes[0].get_legend()
+    assert legend is not None
+    assert [text.get_text() for text in legend.get_texts()] == [
+        "accuracy", "gap (over-confident)", "gap (under-confident)", "perfect calibration",
+    ]  # fmt: skip
+    bars = {c.get_label(): c for c in figure.axes[0].containers}
+    heights = {label: [p.get_height() for p in bars[label]] for label in bars}
+    assert heights["gap (over-confident)"] == pytest.approx([0, 0.1, 0, 0])
+    assert heights["gap (under-confident)"] == pytest.approx([0, 0, 0.1, 0])
+    under_bottom = [p.get_y() for p in bars["gap (under-confident)"]]
+    assert under_bottom[2] == pytest.approx(0.6)  # from the confidence up to the accuracy
+    lines = {line.get_label(): line for line in figure.axes[0].lines}
+    diagonal = lines["perfect calibration"]
+    assert list(diagonal.get_xdata()) == [0, 1] == list(diagonal.get_ydata())
 
 
 def test_corruption_table_groups_by_category_with_clean_first_and_mean_last():

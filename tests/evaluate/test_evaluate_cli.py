@@ -54,15 +54,17 @@ def write_npz(path, images, labels):
     return f"npz:{path}"
 
 
-def test_clean_evaluation_of_the_checkpoints_dataset_writes_into_the_run_folder(
+def test_clean_evaluation_of_the_checkpoints_dataset_writes_into_its_own_folder(
     run_dir, synthetic_test, capsys
 ):
     args = parse(["--checkpoint", str(run_dir), "--subset", "16", "--device", "cpu", "--no-plots"])
     assert evaluate.run(args) == 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    folder = run_dir / "evaluations" / "synthetic-test__n16"
+    metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["clean"]["count"] == 16
     assert metrics["corrupted"] is None
-    assert (run_dir / "report.md").is_file()
+    assert (folder / "report.md").is_file()
+    assert not (run_dir / "metrics.json").exists()  # never the run's own files
     # Same numbers as evaluating the model directly.
     from probmoll.models import model_from_checkpoint
 
@@ -115,7 +117,8 @@ def npz_case(kind, images, labels):
     if kind == "labels-high":
         return images, np.full_like(labels, 10), "label 10 is outside \\[0, 9\\]"
     if kind == "labels-negative":
-        return images, np.where(np.arange(len(labels)) == 3, -1, labels), "labels must lie"
+        negative = np.where(np.arange(len(labels)) == 3, -1, labels)
+        return images, negative, "labels must lie|label -1, outside"
     if kind == "labels-count":
         return images, labels[:-1], "labels"
     raise AssertionError(kind)
@@ -194,7 +197,8 @@ def test_training_dataset_options_rebuild_the_same_test_split(tmp_path):
     )
     args = parse(["--checkpoint", str(tmp_path), "--device", "cpu", "--no-plots"])
     assert evaluate.run(args) == 0
-    assert json.loads((tmp_path / "metrics.json").read_text())["clean"]["count"] == 24
+    metrics = tmp_path / "evaluations" / "synthetic-test" / "metrics.json"
+    assert json.loads(metrics.read_text())["clean"]["count"] == 24
 
 
 # ------------------------------------------------- corruption sets given to the command
@@ -239,6 +243,7 @@ def test_generated_set_with_a_subset_reaching_the_split_size_reuses_the_full_set
 ):
     cache = tmp_path / "cache"
     argv = small_argv(small_run, tmp_path, "--corruptions", "generated", "--cache-dir", str(cache))
+    argv.append("--overwrite")  # one output folder for the four evaluations
     assert evaluate.run(parse(argv)) == 0  # generates the full set (4 images)
     for subset in ("4", "9"):  # as many as, or more than, the split: the same set
         assert evaluate.run(parse([*argv, "--subset", subset])) == 0

@@ -283,3 +283,56 @@ def test_corruption_table_orders_columns_as_table_2():
     assert columns[6:-1] == list(TABLE2_ORDER) and columns[-1] == "mean"
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[6:-1] == [f"{names.index(n):.1f}" for n in TABLE2_ORDER]
+
+
+def test_tables_show_error_and_ece_in_percent_with_the_unit_in_the_header():
+    """Error and ECE in percent everywhere, labelled "(%)"; NLL without a unit."""
+
+    def run(seed, ece):
+        cells = {"error": 0.25, "nll": 0.8, "ece": ece}
+        metrics = {
+            "clean": {"error": 0.1, "nll": 0.3, "ece": ece / 2, "count": 100},
+            "corrupted": {"mean": cells, "severities": [1], "by_severity": {"1": cells}},
+        }
+        labels = {"seed": str(seed), "mollify.enabled": "true" if ece < 0.1 else "false"}
+        config = {"augment": {"policy": "none"}}
+        return report.Run(f"r{seed}", labels, Path("."), metrics, {"config": config})
+
+    for key, title, scale, _ in report.SUMMARY_COLUMNS:
+        percent = key.endswith(("error", "ece"))
+        assert title.endswith("(%)") == percent and scale == (100.0 if percent else 1.0), title
+    groups = {("false",): [run(0, 0.125), run(1, 0.125)], ("true",): [run(0, 0.0625)]}
+    header, _, row, _ = report.summary_table(groups, ["mollify.enabled"])
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert columns[-3:] == ["clean ECE (%)", "corr ECE (%)", "clean err s.e. (%)"]
+    assert row.endswith("| 6.2 ± 0.0 | 12.5 ± 0.0 | 3.0 |")
+    severity = report.severity_table(groups, ["mollify.enabled"], "ece")
+    assert severity[2] == "| false | 6.2 ± 0.0 | 12.5 ± 0.0 |"
+    # The paper's ECE (a fraction in paper_reference.yaml) converted to percent beside ours.
+    reference = {
+        "units": {"error": "percent", "nll": "nats", "ece": "fraction"},
+        "table1": {
+            "cifar10": [
+                {"augment": "none", "mollify": m, "clean.error": 11.7, "corrupted.mean.error": e,
+                 "clean.nll": 0.48, "corrupted.mean.nll": 1.35, "clean.ece": 0.09,
+                 "corrupted.mean.ece": c}
+                for m, e, c in ((False, 29.2, 0.22), (True, 21.4, 0.14))
+            ]
+        },
+    }  # fmt: skip
+    lines = report.paper_comparison_table(groups, ["mollify.enabled"], reference)
+    columns = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    assert columns[-2:] == ["clean ECE (%)", "corr ECE (%)"]
+    paper = [line for line in lines if line.startswith("| paper: CIFAR-10 | none | no |")]
+    assert paper == ["| paper: CIFAR-10 | none | no | 11.7 | 29.2 | 0.48 | 1.35 | 9 | 22 |"]
+    assert report.paper_fcr_delta(
+        {"table1": {"c": [dict(r, augment="fcr") for r in reference["table1"]["cifar10"]]},
+         "units": reference["units"]},
+        "corrupted.mean.ece",
+    ) == "c -8"  # fmt: skip
+    pairs = ((run(0, 0.125), run(0, 0.0625)),)
+    contrast = report.Contrast("mollify.enabled", "false", "true", (), pairs)
+    differences = report.contrast_table([contrast])
+    assert "| -6.2 |" in differences[2]  # corrupted ECE, percentage points
+    claims = "\n".join(report.claims_table([contrast], reference))
+    assert "| corrupted ECE decreases (by 20-40%) [true vs false] | Sec. 4.1 | -6.2 |" in claims

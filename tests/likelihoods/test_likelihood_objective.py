@@ -25,6 +25,21 @@ def valid_k(estimator):
     return max(2, get_estimator_spec(estimator).min_copies)
 
 
+def mollified_copies(objective, batch, num_classes, generator, dtype):
+    """Targets of K mollified copies of ``batch`` examples (k-major), each copy at its own
+    level, in the label form of ``objective``: what its loss receives in training."""
+    labels = objective.expand(
+        torch.zeros(batch, 1), torch.randint(num_classes, (batch,), generator=generator)
+    )[1]
+    gamma = torch.rand(labels.shape[0], 1, generator=generator, dtype=dtype)
+    one_hot = F.one_hot(labels, num_classes).to(dtype)
+    return {
+        "smooth": (1 - gamma) * one_hot + gamma / num_classes,
+        "temper": (1 - gamma) * one_hot,
+        "none": labels,
+    }[objective.label_form]
+
+
 def test_defaults_and_registry_contents():
     config = LikelihoodConfig()
     assert (config.form, config.estimator, config.k, config.temperature) == (
@@ -126,7 +141,7 @@ def test_every_form_and_estimator_gives_a_differentiable_scalar(form, estimator,
     )
     k, batch, classes = objective.k, 5, 4
     logits = torch.randn(k * batch, classes, generator=generator, requires_grad=True)
-    targets = torch.softmax(torch.randn(k * batch, classes, generator=generator), -1)
+    targets = mollified_copies(objective, batch, classes, generator, torch.float32)
     per_copy = objective.log_likelihood(logits, targets)
     expected = get_likelihood_form(form).log_likelihood(logits, targets).view(k, batch)
     assert torch.allclose(per_copy, expected)
@@ -247,12 +262,5 @@ def test_gradcheck_objective_end_to_end(form, estimator, k, temperature, generat
     objective = Objective(form=form, estimator=estimator, k=k, temperature=temperature)
     batch, num_classes = 3, 4
     logits = torch.randn(k * batch, num_classes, generator=generator, dtype=torch.float64)
-    labels = torch.randint(num_classes, (k * batch,), generator=generator)
-    gamma = torch.rand(k * batch, 1, generator=generator, dtype=torch.float64)
-    one_hot = F.one_hot(labels, num_classes).double()
-    targets = {
-        "smooth": (1 - gamma) * one_hot + gamma / num_classes,
-        "temper": (1 - gamma) * one_hot,
-        "none": labels,
-    }[objective.label_form]
+    targets = mollified_copies(objective, batch, num_classes, generator, torch.float64)
     assert torch.autograd.gradcheck(lambda x: objective(x, targets), (logits.requires_grad_(),))

@@ -291,3 +291,10 @@ def test_parse_overrides_nests_keys():
     assert parse_overrides(["a.b=1", "a.c=[1, 2]", "d=x"]) == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
     with pytest.raises(ConfigError, match="a.b"):
         parse_overrides(["a=1", "a.b=2"])
+
+
+def test_tempered_likelihood_refuses_mixed_labels():
+    with pytest.raises(ConfigError, match=r"likelihood.form = 'temper' takes tempered targets"):
+        load_config(None, ["out=x", "likelihood.form=temper", "augment.mix=mixup"])
+    load_config(None, ["out=x", "likelihood.form=temper", "augment.mix=none"])
+    load_config(None, ["out=x", "likelihood.form=smooth", "augment.mix=cutmix"])

@@ -72,6 +72,7 @@ def test_grid_expands_to_deterministic_run_names():
         ({"seed": [0]}, {"executor": {"name": "cloud"}}, "sequential"),
         ({"seed": [0]}, {"collect": {"over": "epochs"}}, "collect.over"),
         ({"seed": [0]}, {"colour": 1}, "colour"),
+        ({"seed": [0]}, {"collect": {"metrics": ["clean.eror"]}}, "did you mean 'clean.error'"),
     ],
 )
 def test_bad_grids_are_refused_before_running(tmp_path, grid, extra, named):

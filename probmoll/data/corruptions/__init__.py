@@ -15,7 +15,9 @@
   in parallel; ``probmoll corrupt`` on the command line
   (:mod:`probmoll.data.corruptions.cli`).
 - :mod:`~probmoll.data.corruptions.reader` -- :func:`open_corruptions` maps
-  ``"cifar10-c"``, ``"generated"`` or a folder to a :class:`CorruptedDataset`.
+  ``"cifar10-c"``, ``"generated"`` or a folder to a :class:`CorruptedDataset`;
+  :func:`check_corruption_set` checks, without reading images, that a set holds what an
+  evaluation will ask of it.
 
 The modules import one another one way: names <- kernels <- generate -> sets; reader on
 top of generate and sets.
@@ -36,7 +38,7 @@ from .names import (
     check_severities,
     list_corruptions,
 )
-from .reader import PUBLISHED_SETS, open_corruptions
+from .reader import PUBLISHED_SETS, check_corruption_set, open_corruptions
 from .sets import CORRUPTION_KINDS, CorruptedDataset
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "CorruptedDataset",
     "category_of",
     "check_corruption",
+    "check_corruption_set",
     "check_severities",
     "corrupt_image",
     "corrupt_range",

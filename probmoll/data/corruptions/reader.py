@@ -9,6 +9,8 @@ by :class:`~probmoll.data.corruptions.sets.CorruptedDataset`, also importable fr
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +20,23 @@ from ..cache import default_cache_dir, default_data_root
 from ..dataset import DatasetSplit
 from ..registry import load_dataset
 from .generate import generate_corruptions, set_name_from_settings, set_settings
-from .names import ALL_CORRUPTIONS, SEVERITIES
+from .kernels import check_image_size
+from .names import (
+    ALL_CORRUPTIONS,
+    BENCHMARK_CORRUPTIONS,
+    SEVERITIES,
+    check_severities,
+    resolve_corruptions,
+)
 from .sets import CORRUPTION_KINDS, LAYOUTS, CorruptedDataset
 
-__all__ = ["CORRUPTION_KINDS", "PUBLISHED_SETS", "CorruptedDataset", "open_corruptions"]
+__all__ = [
+    "CORRUPTION_KINDS",
+    "PUBLISHED_SETS",
+    "CorruptedDataset",
+    "check_corruption_set",
+    "open_corruptions",
+]
 
 # The published sets (Hendrycks & Dietterich, 2019) and the Zenodo records they come from.
 PUBLISHED_SETS: dict[str, dict[str, Any]] = {
@@ -181,6 +196,82 @@ def open_corruptions(
     raise ValueError(
         f"unknown corruption set {spec!r} (and no such folder); valid: {sorted(PUBLISHED_SETS)}, "
         "'generated', or a folder path"
+    )
+
+
+def check_corruption_set(
+    spec: str | os.PathLike,
+    dataset: DatasetSplit,
+    *,
+    root: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    corruptions: Sequence[str] | None = None,
+    include_heldout: bool = False,
+    severities: Sequence[int] = SEVERITIES,
+) -> None:
+    """Check, cheaply, that :func:`open_corruptions` and an evaluation of ``dataset`` on
+    the set will work: what a training run checks before its first step.
+
+    A published set or a folder is opened (its labels are read and checked against
+    ``dataset``) and :meth:`CorruptedDataset.check_cells` checks the requested
+    corruptions, severities and image shape from the files' headers; no image is read. A
+    generated set is not generated: the names, severities and image size are checked,
+    and so is the ``imagecorruptions`` package and, when ``root`` already holds a set,
+    that it was made with the same settings.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        As for :func:`open_corruptions`; ``"none"`` checks nothing.
+    dataset : DatasetSplit
+        The clean split to be evaluated (after any subset).
+    root, cache_dir, corruptions, include_heldout, severities
+        As for :func:`open_corruptions` and
+        :func:`probmoll.evaluate.evaluate_model`.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        Naming the set and what is wrong with it.
+    """
+    if isinstance(spec, str) and spec.lower() == "none":
+        return
+    severities = check_severities(severities)
+    if isinstance(spec, str) and spec.lower() == "generated":
+        check_image_size(dataset.image_size)
+        names = resolve_corruptions(corruptions, include_heldout)
+        if not any(name in BENCHMARK_CORRUPTIONS for name in names):
+            raise ValueError(
+                f"corruptions {list(names)} include no benchmark corruption, so there is no "
+                f"benchmark mean to report; benchmark corruptions: {list(BENCHMARK_CORRUPTIONS)}"
+            )
+        if importlib.util.find_spec("imagecorruptions") is None:
+            raise ValueError(
+                "a generated corruption set needs the imagecorruptions package "
+                "(pip install imagecorruptions-imaug)"
+            )
+        manifest_path = None if root is None else Path(root) / "manifest.json"
+        if manifest_path is not None and manifest_path.is_file():
+            settings = set_settings(dataset, None, 0, severities)
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except ValueError as error:
+                raise ValueError(
+                    f"{str(manifest_path)!r} is not valid JSON ({error}); delete it to regenerate"
+                ) from error
+            differing = sorted(k for k in settings if manifest.get(k) != settings[k])
+            if differing:
+                raise ValueError(
+                    f"{str(root)!r} holds a corruption set made with other settings "
+                    f"(differing: {differing}); choose another folder or delete that set"
+                )
+        return
+    found = open_corruptions(spec, root=root, dataset=dataset, cache_dir=cache_dir)
+    found.check_cells(
+        corruptions,
+        severities,
+        include_heldout=include_heldout,
+        image_shape=dataset.images.shape[1:],
     )
 
 

@@ -390,6 +390,78 @@ class CorruptedDataset:
         """``(corruption, severity)`` pairs present, corruption-major."""
         return ((c, s) for c in self.corruptions for s in self.severities)
 
+    def check_cells(
+        self,
+        corruptions: Sequence[str] | None = None,
+        severities: Sequence[int] = SEVERITIES,
+        *,
+        include_heldout: bool = False,
+        image_shape: Sequence[int] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Check, without reading any image, that the set holds what an evaluation asks.
+
+        The cells are chosen as :func:`probmoll.evaluate.evaluate_model` chooses them:
+        ``corruptions``, or (None) every benchmark corruption the set holds plus, with
+        ``include_heldout``, the held-out ones; each must be present at every one of
+        ``severities``, and one at least must be a benchmark corruption (the mean is over
+        those). ``cifar-c`` files must be complete ``.npy`` files (header and size) of
+        images of ``image_shape`` ``(H, W, C)`` when given; ``tinyimagenet-c`` folders
+        must exist (their JPEGs are decoded only when evaluated).
+
+        Returns
+        -------
+        list of (str, int)
+            The ``(corruption, severity)`` cells, corruption-major.
+
+        Raises
+        ------
+        ValueError, FileNotFoundError
+            Naming the set's folder and what it lacks.
+        """
+        where = f"corruption set {str(self.root)!r}"
+        if corruptions is None:
+            wanted = BENCHMARK_CORRUPTIONS + (HELDOUT_CORRUPTIONS if include_heldout else ())
+            names = [name for name in wanted if name in self.corruptions]
+        else:
+            names = list(dict.fromkeys(check_corruption(name) for name in corruptions))
+            missing = [name for name in names if name not in self.corruptions]
+            if missing:
+                raise ValueError(
+                    f"{where} lacks the corruption(s) {missing}; it holds {list(self.corruptions)}"
+                )
+        if not any(name in BENCHMARK_CORRUPTIONS for name in names):
+            raise ValueError(
+                f"{where} holds none of the requested benchmark corruptions "
+                f"(it holds {list(self.corruptions)}); the benchmark corruptions are "
+                f"{list(BENCHMARK_CORRUPTIONS)}"
+            )
+        levels = [int(level) for level in severities]
+        absent = [level for level in levels if level not in self.severities]
+        if absent:
+            raise ValueError(
+                f"{where} lacks the severities {absent}: it holds severities "
+                f"{list(self.severities)}; evaluate those (e.g. eval.severities="
+                f"{list(self.severities)}) or complete the set"
+            )
+        for name in names:
+            if self.kind == "cifar-c":
+                self._open_npy(name)  # the header, the file's size and the image size
+                shape = self._headers[name][1:]
+                if image_shape is not None and tuple(shape) != tuple(image_shape):
+                    raise ValueError(
+                        f"{str(self.root / f'{name}.npy')!r} holds {shape[0]}x{shape[1]}x"
+                        f"{shape[2]} images but the clean images are {image_shape[0]}x"
+                        f"{image_shape[1]}x{image_shape[2]}: is this the set of another dataset?"
+                    )
+                continue
+            lacking = [s for s in levels if not (self.root / name / str(s)).is_dir()]
+            if lacking:
+                raise FileNotFoundError(
+                    f"{where} lacks the folders of {name!r} at severities {lacking} "
+                    f"({str(self.root / name)!r}); expected layout: {LAYOUTS[self.kind]}"
+                )
+        return [(name, level) for name in names for level in levels]
+
     def validate(self, checksums: bool = False) -> None:
         """Check every corruption's file(s) now rather than at first load.
 
