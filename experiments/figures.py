@@ -17,7 +17,7 @@ from probmoll.utils.figures import new_figure, save_figure
 __all__ = ["scatter_figure", "severity_figure"]
 
 # (metric, axis title, scale): error in percent, as in the paper.
-SCATTER_PANELS = (("error", "error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE", 1.0))
+SCATTER_PANELS = (("error", "error (%)", 100.0), ("nll", "NLL", 1.0), ("ece", "ECE (%)", 100.0))
 
 
 def scatter_figure(
