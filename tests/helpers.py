@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "experiments" / "configs" / "smoke.yaml"
@@ -76,3 +77,26 @@ def assert_same_weights(first: dict, second: dict) -> None:
     assert first.keys() == second.keys()
     for name in first:
         assert torch.equal(first[name], second[name]), name
+
+
+class SyncRecorder(TorchDispatchMode):
+    """Records the operators that make the host read device memory (a ``.item()``,
+    ``nonzero``, boolean-mask indexing): used as ``with SyncRecorder() as recorder``."""
+
+    def __init__(self):
+        super().__init__()
+        self.syncs = []
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = str(func)
+        self.ops.append(name)
+        masks = [a for a in args if isinstance(a, (list, tuple)) for a in a]
+        if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
+            self.syncs.append(name)
+        elif name.startswith("aten.index") and any(
+            isinstance(m, torch.Tensor) and m.dtype == torch.bool for m in masks
+        ):
+            self.syncs.append(name + " (boolean mask)")
+        return func(*args, **kwargs)

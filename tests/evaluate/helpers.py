@@ -55,3 +55,25 @@ def reference_logits(model: nn.Module, split: Split) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         return model(inputs)
+
+
+def save_untrained_run(folder, *, n: int, seed: int, model: str = "preact_resnet18_w16"):
+    """Write ``folder/checkpoint.pt``: an untrained ``model`` of 4 classes whose dataset is
+    ``n`` synthetic test images (the checkpoint's data options); returns that test split."""
+    from probmoll.data import load_dataset
+    from probmoll.models import create_model, data_info, save_checkpoint
+
+    options = {"num_classes": 4, "n": n}
+    test = load_dataset("synthetic", "test", **options)
+    kwargs = {"num_classes": 4, "in_channels": 3, "image_size": 32}
+    info = data_info("synthetic", mean=test.mean, std=test.std, classes=test.classes, **kwargs)
+    info["options"] = options
+    torch.manual_seed(seed)
+    save_checkpoint(
+        folder / "checkpoint.pt",
+        model=create_model(model, **kwargs),
+        model_name=model,
+        model_kwargs=kwargs,
+        data=info,
+    )
+    return test

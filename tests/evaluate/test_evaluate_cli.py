@@ -11,6 +11,7 @@ import torch
 from probmoll import evaluate
 from probmoll.data import load_dataset
 from probmoll.models import create_model, data_info, save_checkpoint
+from tests.evaluate.helpers import save_untrained_run
 
 MODEL = "preact_resnet18_w16"
 SUBSET = 40
@@ -206,19 +207,7 @@ def test_training_dataset_options_rebuild_the_same_test_split(tmp_path):
 def small_run(tmp_path_factory):
     """A run whose test split (the checkpoint's dataset options) holds 4 images of 4 classes."""
     folder = tmp_path_factory.mktemp("small-run")
-    options = {"num_classes": 4, "n": 4}
-    test = load_dataset("synthetic", "test", **options)
-    kwargs = {"num_classes": 4, "in_channels": 3, "image_size": 32}
-    info = data_info("synthetic", mean=test.mean, std=test.std, classes=test.classes, **kwargs)
-    info["options"] = options
-    torch.manual_seed(1)
-    save_checkpoint(
-        folder / "checkpoint.pt",
-        model=create_model(MODEL, **kwargs),
-        model_name=MODEL,
-        model_kwargs=kwargs,
-        data=info,
-    )
+    test = save_untrained_run(folder, n=4, seed=1)
     return folder, test
 
 

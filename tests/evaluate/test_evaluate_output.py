@@ -6,12 +6,10 @@ import json
 import re
 
 import pytest
-import torch
 
 from probmoll import __version__, evaluate
-from probmoll.data import load_dataset
 from probmoll.evaluate.output import evaluation_name
-from probmoll.models import create_model, data_info, save_checkpoint
+from tests.evaluate.helpers import save_untrained_run
 from tests.helpers import TINY, probmoll
 
 MODEL = "preact_resnet18_w16"
@@ -86,19 +84,7 @@ def parse(argv):
 def bare_run(tmp_path_factory):
     """A folder holding only checkpoint.pt: an untrained model of 4 classes, 8 test images."""
     folder = tmp_path_factory.mktemp("bare-run")
-    options = {"num_classes": 4, "n": 8}
-    test = load_dataset("synthetic", "test", **options)
-    kwargs = {"num_classes": 4, "in_channels": 3, "image_size": 32}
-    info = data_info("synthetic", mean=test.mean, std=test.std, classes=test.classes, **kwargs)
-    info["options"] = options
-    torch.manual_seed(2)
-    save_checkpoint(
-        folder / "checkpoint.pt",
-        model=create_model(MODEL, **kwargs),
-        model_name=MODEL,
-        model_kwargs=kwargs,
-        data=info,
-    )
+    save_untrained_run(folder, n=8, seed=2)
     return folder
 
 

@@ -8,28 +8,12 @@ can see of it. The tempered form needs tempered targets ``(1 - gamma) e_y`` (Eq.
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from probmoll.likelihoods import Objective, list_likelihood_forms
 from probmoll.mollify import Mollifier, label_smooth, label_temper
+from tests.helpers import SyncRecorder
 
 NUM_CLASSES = 10
-
-
-class _SyncRecorder(TorchDispatchMode):
-    """Records the operators that make the host read device memory."""
-
-    def __init__(self):
-        super().__init__()
-        self.syncs = []
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func)
-        self.ops.append(name)
-        if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
-            self.syncs.append(name)
-        return func(*args, **kwargs or {})
 
 
 def distinct_examples(rows, generator):
@@ -66,7 +50,7 @@ def test_the_async_check_fails_without_reading_the_device(generator):
         objective(logits, targets, validate="async")
     expanded_images, expanded_labels = objective.expand(images[:2], labels[:2])
     targets = mollified(objective, expanded_images, expanded_labels, generator)
-    with _SyncRecorder() as recorder:
+    with SyncRecorder() as recorder:
         objective(logits, targets, validate="async")
     assert recorder.syncs == []
     assert any("_assert_async" in op for op in recorder.ops)

@@ -2,27 +2,11 @@
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from probmoll.mollify import Mollifier
+from tests.helpers import SyncRecorder
 
 ROLE_SETS = [("clean", "noise", "blur"), ("clean",), ("noise",), ("blur",)]
-
-
-class _SyncRecorder(TorchDispatchMode):
-    """Records the operators that make the host read device memory."""
-
-    def __init__(self):
-        super().__init__()
-        self.syncs = []
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = str(func)
-        self.ops.append(name)
-        if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
-            self.syncs.append(name)
-        return func(*args, **kwargs or {})
 
 
 def batch_with(value, images=(2, 5), size=8):
@@ -57,7 +41,7 @@ def test_the_branch_free_path_asserts_on_the_device():
     with pytest.raises(RuntimeError, match="Mollifier: images must be finite"):
         mollifier(x, y, validate_targets=False)
     x, y = batch_with(0.5)
-    with _SyncRecorder() as recorder:
+    with SyncRecorder() as recorder:
         mollifier(x, y, torch.Generator().manual_seed(1), validate_targets=False)
     assert recorder.syncs == []
     assert any("_assert_async" in op for op in recorder.ops)

@@ -9,7 +9,6 @@ import scipy.stats
 import torch
 import torch.nn.functional as F
 import yaml
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from probmoll.mollify import (
     PNG_CURVE_IMAGES,
@@ -37,7 +36,7 @@ from probmoll.mollify import (
 from probmoll.train.config import ConfigError, load_config
 from probmoll.train.distributed import DistributedContext
 from probmoll.train.engine import Trainer, load_data
-from tests.helpers import TINY
+from tests.helpers import TINY, SyncRecorder
 
 
 def batch(size=64, channels=3, height=8, width=8, num_classes=10, seed=0, dtype=torch.float32):
@@ -194,37 +193,15 @@ def test_mollifier_under_cpu_autocast_matches_float32():
     torch.testing.assert_close(out.x, expected.x, atol=1e-6, rtol=0)
 
 
-class _SyncRecorder(TorchDispatchMode):
-    """Records operators that need the host to read device memory."""
-
-    def __init__(self):
-        super().__init__()
-        self.syncs = []
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = str(func)
-        self.ops.append(name)
-        masks = [a for a in args if isinstance(a, (list, tuple)) for a in a]
-        if "_local_scalar_dense" in name or "nonzero" in name or "masked_select" in name:
-            self.syncs.append(name)
-        elif name.startswith("aten.index") and any(
-            isinstance(m, torch.Tensor) and m.dtype == torch.bool for m in masks
-        ):
-            self.syncs.append(name + " (boolean mask)")
-        return func(*args, **kwargs)
-
-
 def test_mollifier_never_reads_device_values_on_the_host():
     # The accelerator path (the default off the CPU), forced here on the CPU.
     x, y = batch()
     mollifier = Mollifier(num_classes=10, transform_selected=False)
-    with _SyncRecorder() as recorder:
+    with SyncRecorder() as recorder:
         mollifier(x, y, torch.Generator().manual_seed(13), validate_targets=False)
     assert recorder.syncs == []
     # The recorder does see the value checks of the public kernels (validate=True).
-    with _SyncRecorder() as recorder:
+    with SyncRecorder() as recorder:
         noise(x, torch.full((64,), 0.5))
         x[y > 4]
     assert any("_local_scalar_dense" in op for op in recorder.syncs)
@@ -238,7 +215,7 @@ def test_async_target_checks_need_no_host_synchronisation():
     mollifier = Mollifier(num_classes=10, transform_selected=False)
     soft = torch.full((64, 10), 0.1)
     for targets in (y, F.one_hot(y, 10), soft):
-        with _SyncRecorder() as recorder:
+        with SyncRecorder() as recorder:
             out = mollifier(x, targets, torch.Generator().manual_seed(13), validate_targets="async")
         assert recorder.syncs == []
         assert any("_assert_async" in op for op in recorder.ops)
@@ -426,7 +403,7 @@ def test_png_schedule_gives_blurred_images_the_measured_gamma():
     )
     assert mollifier.config.blur_schedule == "png" and "blur_schedule='png'" in repr(mollifier)
     x, y = batch()
-    with _SyncRecorder() as recorder:
+    with SyncRecorder() as recorder:
         out = mollifier(x, y, torch.Generator().manual_seed(5), validate_targets=False)
     assert recorder.syncs == []  # the table lookup happens on the device
     grid, levels = curve.schedule(1.5)
