@@ -246,7 +246,14 @@ def _evaluate_corruptions(
 
     per_cell: dict[str, dict[int, dict[str, Any]]] = {}
     pooled = ClassificationMetrics(n_bins=options["n_bins"])
-    bar = tqdm(cells, desc="corruptions", unit="set", disable=not progress, dynamic_ncols=True)
+    # disable=None: tqdm draws only on a terminal (redraws would fill a log file).
+    bar = tqdm(
+        cells,
+        desc="corruptions",
+        unit="set",
+        disable=None if progress else True,
+        dynamic_ncols=True,
+    )
     for corruption, severity in bar:
         bar.set_postfix_str(f"{corruption} s{severity}")
         images, labels = corrupted.load(corruption, severity)
