@@ -75,3 +75,35 @@ def test_only_the_named_command_is_built():
     assert args.command == "corrupt" and callable(args._run)
     with pytest.raises(SystemExit):  # the other commands have no arguments filled in
         parser.parse_args(["train", "--config", "x.yaml"])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "epochs=x",
+        "optim.momentun=0.9",
+        "mollify.alpha=-1",
+        "augment.policy=nope",
+        "likelihood.estimator=nope",
+    ],
+)
+def test_a_config_error_is_reported_without_importing_torch(bad):
+    code = (
+        "import sys\n"
+        "from probmoll.cli import main\n"
+        f"status = main(['train', '--config', 'experiments/configs/smoke.yaml', {bad!r}])\n"
+        "print('status:', status)\n"
+        "print('torch loaded:', 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "status: 2" in result.stdout
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("probmoll train: error: ")
+    assert result.stdout.rstrip().endswith("torch loaded: False")

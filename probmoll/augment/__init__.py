@@ -5,40 +5,48 @@ paper (Sec. 4); RandAugment, AutoAugment, AugMix and TrivialAugment are added pe
 MixUp and CutMix mix a batch and produce the soft targets that label mollification
 smooths next. :class:`AugmentConfig` selects a combination and :func:`create_augmentation`
 places each stage where it runs best (DataLoader workers or the device).
+
+Names are imported on first use (PEP 562), so that ``import probmoll.augment`` imports
+no torch: :class:`AugmentConfig` and the option names it checks come from torch-free
+modules (:mod:`probmoll.augment.options`), the transforms from modules that import torch
+and torchvision.
 """
 
-from probmoll.augment.batched import (
-    BatchFCR,
-    FCRParams,
-    batch_fcr,
-    list_interpolations,
-    sample_fcr_params,
-)
-from probmoll.augment.config import AugmentConfig, AugmentPipeline, create_augmentation
-from probmoll.augment.mixing import (
-    CutMix,
-    MixParams,
-    MixUp,
-    create_mixing,
-    cutmix,
-    list_mixings,
-    mixup,
-    sample_beta,
-    sample_cutmix_boxes,
-    sample_mix_params,
-    to_soft_targets,
-)
-from probmoll.augment.policies import (
-    AugmentedImageDataset,
-    apply_image_transform,
-    build_fcr_transform,
-    build_image_transform,
-    build_policy_transform,
-    default_autoaugment_policy,
-    list_autoaugment_policies,
-    list_policies,
-    policy_uses_fcr,
-)
+from __future__ import annotations
+
+from probmoll.utils.lazy import lazy_exports
+
+# Where each public name is defined: the module imported when the name is first used.
+_SOURCES = {
+    "AugmentConfig": "config",
+    "AugmentPipeline": "config",
+    "AugmentedImageDataset": "policies",
+    "BatchFCR": "batched",
+    "CutMix": "mixing",
+    "FCRParams": "batched",
+    "MixParams": "mixing",
+    "MixUp": "mixing",
+    "apply_image_transform": "policies",
+    "batch_fcr": "batched",
+    "build_fcr_transform": "policies",
+    "build_image_transform": "policies",
+    "build_policy_transform": "policies",
+    "create_augmentation": "config",
+    "create_mixing": "mixing",
+    "cutmix": "mixing",
+    "default_autoaugment_policy": "policies",
+    "list_autoaugment_policies": "policies",
+    "list_interpolations": "batched",
+    "list_mixings": "mixing",
+    "list_policies": "policies",
+    "mixup": "mixing",
+    "policy_uses_fcr": "policies",
+    "sample_beta": "mixing",
+    "sample_cutmix_boxes": "mixing",
+    "sample_fcr_params": "batched",
+    "sample_mix_params": "mixing",
+    "to_soft_targets": "mixing",
+}
 
 __all__ = [
     "AugmentConfig",
@@ -70,3 +78,5 @@ __all__ = [
     "sample_mix_params",
     "to_soft_targets",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

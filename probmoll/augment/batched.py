@@ -42,14 +42,18 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["BatchFCR", "FCRParams", "batch_fcr", "list_interpolations", "sample_fcr_params"]
+from probmoll.augment.options import (
+    INTERPOLATIONS,
+    _check_fcr_arguments,
+    _check_interpolation,
+)
 
-_INTERPOLATIONS = ("nearest", "bilinear")
+__all__ = ["BatchFCR", "FCRParams", "batch_fcr", "list_interpolations", "sample_fcr_params"]
 
 
 def list_interpolations() -> list[str]:
     """Interpolation modes accepted by the rotation step of FCR."""
-    return list(_INTERPOLATIONS)
+    return list(INTERPOLATIONS)
 
 
 class FCRParams(NamedTuple):
@@ -71,22 +75,6 @@ class FCRParams(NamedTuple):
     left: torch.Tensor
     flip: torch.Tensor
     angle: torch.Tensor
-
-
-def _check_fcr_arguments(padding: int, degrees: float, flip_p: float) -> None:
-    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int, got {padding!r}")
-    if not (isinstance(degrees, (int, float)) and 0.0 <= degrees <= 180.0):
-        raise ValueError(f"degrees must be a number in [0, 180], got {degrees!r}")
-    if not (isinstance(flip_p, (int, float)) and 0.0 <= flip_p <= 1.0):
-        raise ValueError(f"flip_p must be a probability in [0, 1], got {flip_p!r}")
-
-
-def _check_interpolation(interpolation: str) -> None:
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(
-            f"unknown interpolation {interpolation!r}; valid choices: {list(_INTERPOLATIONS)}"
-        )
 
 
 def _check_images(images: torch.Tensor) -> None:

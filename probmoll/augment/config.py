@@ -22,22 +22,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from probmoll.augment.batched import (
-    BatchFCR,
+# Torch-free: checking an AugmentConfig imports neither torch nor torchvision; the modules
+# that build the stages (and import them) are imported by create_augmentation.
+from probmoll.augment.options import (
+    AUTOAUGMENT_POLICIES,
+    MIXINGS,
+    POLICIES,
     _check_fcr_arguments,
     _check_interpolation,
 )
-from probmoll.augment.mixing import CutMix, MixUp, create_mixing, list_mixings
-from probmoll.augment.policies import (
-    ImageSize,
-    build_image_transform,
-    list_autoaugment_policies,
-    list_policies,
-    policy_uses_fcr,
-)
+
+if TYPE_CHECKING:
+    import torch
+
+    from probmoll.augment.batched import BatchFCR
+    from probmoll.augment.mixing import CutMix, MixUp
+    from probmoll.augment.policies import ImageSize
 
 __all__ = ["AugmentConfig", "AugmentPipeline", "create_augmentation"]
 
@@ -74,19 +76,19 @@ class AugmentConfig:
     mix_per_sample: bool = False
 
     def __post_init__(self) -> None:
-        if self.policy not in list_policies():
+        if self.policy not in POLICIES:
             raise ValueError(
-                f"unknown augmentation policy {self.policy!r}; valid choices: {list_policies()}"
+                f"unknown augmentation policy {self.policy!r}; valid choices: {list(POLICIES)}"
             )
-        if self.mix not in list_mixings():
-            raise ValueError(f"unknown mixing {self.mix!r}; valid choices: {list_mixings()}")
+        if self.mix not in MIXINGS:
+            raise ValueError(f"unknown mixing {self.mix!r}; valid choices: {list(MIXINGS)}")
         if (
             self.autoaugment_policy is not None
-            and self.autoaugment_policy not in list_autoaugment_policies()
+            and self.autoaugment_policy not in AUTOAUGMENT_POLICIES
         ):
             raise ValueError(
                 f"unknown AutoAugment policy {self.autoaugment_policy!r}; "
-                f"valid choices: {[None, *list_autoaugment_policies()]}"
+                f"valid choices: {[None, *AUTOAUGMENT_POLICIES]}"
             )
         for name in ("batched_fcr", "mix_per_sample"):
             if not isinstance(getattr(self, name), bool):
@@ -134,6 +136,11 @@ def create_augmentation(
     num_classes : int
         Number of classes of the soft targets made by mixing.
     """
+    # Here, not at the top: the stages need torch and torchvision, the config does not.
+    from probmoll.augment.batched import BatchFCR
+    from probmoll.augment.mixing import create_mixing
+    from probmoll.augment.policies import build_image_transform, policy_uses_fcr
+
     if not isinstance(config, AugmentConfig):
         raise TypeError(f"config must be an AugmentConfig, got {type(config).__name__}")
     fcr_on_device = config.batched_fcr and policy_uses_fcr(config.policy)

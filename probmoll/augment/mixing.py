@@ -28,6 +28,8 @@ from typing import NamedTuple
 
 import torch
 
+from probmoll.augment.options import MIXINGS
+
 __all__ = [
     "CutMix",
     "MixParams",
@@ -42,12 +44,10 @@ __all__ = [
     "to_soft_targets",
 ]
 
-_MIXINGS = ("none", "mixup", "cutmix")
-
 
 def list_mixings() -> list[str]:
     """Names accepted by :func:`create_mixing` (``"none"`` means no mixing)."""
-    return list(_MIXINGS)
+    return list(MIXINGS)
 
 
 class MixParams(NamedTuple):
@@ -397,7 +397,7 @@ def create_mixing(
     name: str, num_classes: int, *, alpha: float = 1.0, per_sample: bool = False
 ) -> MixUp | CutMix | None:
     """The mixing called ``name`` (one of :func:`list_mixings`); ``None`` for ``"none"``."""
-    if name not in _MIXINGS:
+    if name not in MIXINGS:
         raise ValueError(f"unknown mixing {name!r}; valid choices: {list_mixings()}")
     if name == "none":
         _check_num_classes(num_classes)

@@ -27,7 +27,13 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from probmoll.augment.batched import _check_fcr_arguments, _check_interpolation
+from probmoll.augment.options import (
+    AUTOAUGMENT_POLICIES,
+    POLICIES,
+    POLICIES_WITH_FCR,
+    _check_fcr_arguments,
+    _check_interpolation,
+)
 
 __all__ = [
     "AugmentedImageDataset",
@@ -62,29 +68,28 @@ def _trivial_augment(autoaugment_policy: str) -> v2.Transform:
     return v2.TrivialAugmentWide()
 
 
-# name -> (whether FCR is part of it, builder of the per-image policy applied after FCR)
-_POLICIES: dict[str, tuple[bool, Callable[[str], v2.Transform] | None]] = {
-    "none": (False, None),
-    "fcr": (True, None),
-    "fcr+randaug": (True, _randaugment),
-    "fcr+autoaug": (True, _autoaugment),
-    "fcr+augmix": (True, _augmix),
-    "fcr+trivaug": (True, _trivial_augment),
+# name -> builder of the per-image policy applied after FCR, for the names of POLICIES
+# (probmoll.augment.options) that add one to FCR.
+_POLICY_BUILDERS: dict[str, Callable[[str], v2.Transform]] = {
+    "fcr+randaug": _randaugment,
+    "fcr+autoaug": _autoaugment,
+    "fcr+augmix": _augmix,
+    "fcr+trivaug": _trivial_augment,
 }
 
 
 def list_policies() -> list[str]:
     """Names of the augmentation policies (the rows of Table 1 without mixing)."""
-    return list(_POLICIES)
+    return list(POLICIES)
 
 
 def list_autoaugment_policies() -> list[str]:
     """Learned AutoAugment policies shipped with torchvision."""
-    return [policy.value for policy in v2.AutoAugmentPolicy]
+    return list(AUTOAUGMENT_POLICIES)
 
 
 def _check_policy(name: str) -> None:
-    if name not in _POLICIES:
+    if name not in POLICIES:
         raise ValueError(f"unknown augmentation policy {name!r}; valid choices: {list_policies()}")
 
 
@@ -103,7 +108,7 @@ def _image_size(image_size: ImageSize) -> tuple[int, int]:
 def policy_uses_fcr(name: str) -> bool:
     """Whether policy ``name`` includes FCR."""
     _check_policy(name)
-    return _POLICIES[name][0]
+    return name in POLICIES_WITH_FCR
 
 
 def default_autoaugment_policy(image_size: ImageSize) -> str:
@@ -175,7 +180,7 @@ def build_policy_transform(
             f"valid choices: {list_autoaugment_policies()}"
         )
     _image_size(image_size)
-    builder = _POLICIES[name][1]
+    builder = _POLICY_BUILDERS.get(name)
     return None if builder is None else builder(autoaugment_policy)
 
 

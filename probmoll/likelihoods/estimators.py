@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from probmoll.likelihoods.catalog import BUILTIN_ESTIMATORS, ESTIMATOR_KIND
 from probmoll.utils.registry import Registry
 
 __all__ = [
@@ -244,7 +245,7 @@ class EstimatorSpec:
 
 
 #: The registered estimators, by name (:func:`register_estimator`, :func:`get_estimator_spec`).
-ESTIMATORS: Registry[EstimatorSpec] = Registry("estimator")
+ESTIMATORS: Registry[EstimatorSpec] = Registry(ESTIMATOR_KIND)
 
 
 def register_estimator(name: str, fn: Callable[..., Tensor] | None = None, *, min_copies: int = 1):
@@ -288,8 +289,19 @@ def list_estimators() -> list[str]:
     return ESTIMATORS.names()
 
 
-register_estimator("jensen", jensen)
-register_estimator("log_mean_exp", log_mean_exp)
-register_estimator("durbin_koopman", durbin_koopman, min_copies=2)
-register_estimator("geometric", geometric)
-register_estimator("geometric_per_copy", geometric_per_copy)
+# The function of each built-in estimator of the catalog (probmoll.likelihoods.catalog),
+# which declares its name, min_copies and accepts_temperature.
+_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
+    "jensen": jensen,
+    "log_mean_exp": log_mean_exp,
+    "durbin_koopman": durbin_koopman,
+    "geometric": geometric,
+    "geometric_per_copy": geometric_per_copy,
+}
+if set(_FUNCTIONS) != {info.name for info in BUILTIN_ESTIMATORS}:
+    raise RuntimeError("the built-in estimators of catalog.py and their functions differ")
+for _info in BUILTIN_ESTIMATORS:
+    register_estimator(_info.name, _FUNCTIONS[_info.name], min_copies=_info.min_copies)
+    if get_estimator_spec(_info.name).accepts_temperature != _info.accepts_temperature:
+        raise RuntimeError(f"catalog.py misstates whether {_info.name!r} takes a temperature")
+del _info

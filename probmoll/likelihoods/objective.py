@@ -1,8 +1,10 @@
 r"""Selecting the training objective: a likelihood form and an estimator over K copies.
 
-A :class:`LikelihoodConfig` names a likelihood form (how one mollified copy's target is
-scored, Sec. 3.3-3.4, Appendix C) and an estimator (how the K copies of an image are
-combined, Sec. 3.1, Appendix D). :class:`Objective` turns it into a loss.
+A :class:`LikelihoodConfig` (defined, without torch, in :mod:`probmoll.likelihoods.config`)
+names a likelihood form (how one mollified copy's target is scored, Sec. 3.3-3.4,
+Appendix C; the registry is :mod:`probmoll.likelihoods.form_registry`) and an estimator
+(how the K copies of an image are combined, Sec. 3.1, Appendix D). :class:`Objective` turns
+it into a loss.
 
 Batch layout with K copies
 --------------------------
@@ -30,19 +32,22 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from probmoll.likelihoods._targets import check_copies, check_tempered, validation_level
-from probmoll.likelihoods.estimators import EstimatorSpec, get_estimator_spec, list_estimators
-from probmoll.likelihoods.forms import normalized_log_likelihood, soft_label_log_likelihood
+from probmoll.likelihoods.config import LikelihoodConfig
+from probmoll.likelihoods.form_registry import (
+    LABEL_FORMS,
+    LIKELIHOOD_FORMS,
+    LikelihoodFormSpec,
+    get_likelihood_form,
+    list_likelihood_forms,
+    register_likelihood_form,
+)
 from probmoll.mollify.labels import LabelForm
-from probmoll.utils.registry import Registry
 
 __all__ = [
     "LABEL_FORMS",
@@ -54,165 +59,6 @@ __all__ = [
     "list_likelihood_forms",
     "register_likelihood_form",
 ]
-
-#: The label forms of :class:`probmoll.mollify.Mollifier` (the values of
-#: :class:`~probmoll.mollify.LabelForm`): which soft target a mollified image gets.
-LABEL_FORMS: tuple[str, ...] = tuple(form.value for form in LabelForm)
-
-
-@dataclass(frozen=True)
-class LikelihoodFormSpec:
-    """A registered likelihood form."""
-
-    name: str
-    # (logits (..., C), targets) -> log-likelihood (...)
-    log_likelihood: Callable[[Tensor, Tensor], Tensor]
-    # Label form the mollifier must produce for this likelihood: one of LABEL_FORMS.
-    label_form: str
-    # One line for listings and logs.
-    description: str = ""
-
-
-#: The registered likelihood forms, by name (:func:`register_likelihood_form`).
-LIKELIHOOD_FORMS: Registry[LikelihoodFormSpec] = Registry("likelihood form")
-
-
-def register_likelihood_form(
-    name: str,
-    log_likelihood: Callable[[Tensor, Tensor], Tensor],
-    *,
-    label_form: str,
-    description: str = "",
-) -> LikelihoodFormSpec:
-    """Register a likelihood form under ``name``.
-
-    Parameters
-    ----------
-    name : str
-        Name in :data:`LIKELIHOOD_FORMS` (must be new: a taken name raises ValueError).
-    log_likelihood : callable
-        ``(logits (..., C), targets) -> (...)`` per-example log-likelihood.
-    label_form : str or LabelForm
-        The mollifier label form the targets must come from: one of :data:`LABEL_FORMS`
-        (stored as the plain string).
-    description : str
-        One line shown by listings.
-    """
-    add = LIKELIHOOD_FORMS.register(name)  # a name that is not a non-empty str: TypeError
-    try:
-        label_form = LabelForm(label_form).value
-    except ValueError:
-        raise ValueError(
-            f"unknown label_form {label_form!r}; valid: {', '.join(LABEL_FORMS)}"
-        ) from None
-    return add(LikelihoodFormSpec(name, log_likelihood, label_form, description))
-
-
-def get_likelihood_form(name: str) -> LikelihoodFormSpec:
-    """The :class:`LikelihoodFormSpec` registered under ``name``; an unknown name raises a
-    ValueError listing the registered ones."""
-    return LIKELIHOOD_FORMS.get(name)
-
-
-def list_likelihood_forms() -> list[str]:
-    """Names of the registered likelihood forms, sorted."""
-    return LIKELIHOOD_FORMS.names()
-
-
-register_likelihood_form(
-    "smooth",
-    soft_label_log_likelihood,
-    label_form="smooth",
-    description="soft-label cross-entropy on smoothed targets (Eq. 8, 14-15); the default",
-)
-register_likelihood_form(
-    "temper",
-    soft_label_log_likelihood,
-    label_form="temper",
-    description="soft-label cross-entropy on tempered targets (Eq. 7), the tempered Eq. 9",
-)
-register_likelihood_form(
-    "normalized",
-    normalized_log_likelihood,
-    label_form="smooth",
-    description="soft-label cross-entropy on smoothed targets minus log Z (Appendix C)",
-)
-register_likelihood_form(
-    "ce",
-    soft_label_log_likelihood,
-    label_form="none",
-    description="plain cross-entropy; targets are not mollified",
-)
-
-
-@dataclass(frozen=True)
-class LikelihoodConfig:
-    """Which augmented-likelihood objective to train with.
-
-    Plain strings select the form and the estimator; see :func:`list_likelihood_forms`
-    and :func:`~probmoll.likelihoods.list_estimators`.
-    """
-
-    # Likelihood of one mollified copy: "smooth", "temper", "normalized" or "ce".
-    form: str = "smooth"
-    # How the K copies of an image combine: "jensen", "log_mean_exp", "durbin_koopman",
-    # "geometric" or "geometric_per_copy".
-    estimator: str = "jensen"
-    # K, copies of each image per batch (each mollified independently); integer >= 1.
-    k: int = 1
-    # T of the geometric estimators (log-likelihood scaled by 1/T); must stay 1 otherwise.
-    temperature: float = 1.0
-
-    def __post_init__(self):
-        form = get_likelihood_form(self.form)  # raises with the valid names
-        estimator = get_estimator_spec(self.estimator)
-        if isinstance(self.k, bool) or not isinstance(self.k, int):
-            raise TypeError(f"k must be an int >= 1, got {self.k!r}")
-        if self.k < estimator.min_copies:
-            raise ValueError(
-                f"estimator {estimator.name!r} needs k >= {estimator.min_copies} copies per "
-                f"image, got k={self.k}"
-            )
-        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)):
-            raise TypeError(f"temperature must be a float > 0, got {self.temperature!r}")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be finite and > 0, got {self.temperature!r}")
-        if self.temperature != 1 and not estimator.accepts_temperature:
-            tempered = [
-                name for name in list_estimators() if get_estimator_spec(name).accepts_temperature
-            ]
-            raise ValueError(
-                f"temperature={self.temperature!r} has no effect with estimator "
-                f"{estimator.name!r}; it applies to: {', '.join(tempered)}"
-            )
-        # Store the registry's plain strings (a str Enum member would also have matched).
-        object.__setattr__(self, "form", form.name)
-        object.__setattr__(self, "estimator", estimator.name)
-        object.__setattr__(self, "temperature", float(self.temperature))
-        # The registry entries, resolved once here (not dataclass fields: they take no part
-        # in equality, repr or the YAML form of the config).
-        object.__setattr__(self, "_form_spec", form)
-        object.__setattr__(self, "_estimator_spec", estimator)
-
-    @property
-    def form_spec(self) -> LikelihoodFormSpec:
-        """The registered :class:`LikelihoodFormSpec` of :attr:`form`."""
-        return self._form_spec
-
-    @property
-    def estimator_spec(self) -> EstimatorSpec:
-        """The registered :class:`~probmoll.likelihoods.estimators.EstimatorSpec` of
-        :attr:`estimator`."""
-        return self._estimator_spec
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> LikelihoodConfig:
-        """Build from a mapping (e.g. a YAML section); unknown keys are an error."""
-        fields = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - fields)
-        if unknown:
-            raise ValueError(f"unknown likelihood config keys {unknown}; valid: {sorted(fields)}")
-        return cls(**values)
 
 
 class Objective(nn.Module):

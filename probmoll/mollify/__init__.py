@@ -15,32 +15,50 @@ per-image levels (a number, or a tensor of the leading batch shape):
 draws a role and a temperature per image (:mod:`probmoll.mollify.sampling`) and applies the
 kernels to a whole batch (Sec. 4); :class:`LabelForm` and :class:`BlurSchedule` name the
 label forms and blur label schedules.
+
+Names are imported on first use (PEP 562), so that ``import probmoll.mollify`` imports no
+torch: the options of a run's config (:class:`MollifyConfig`, :class:`Role`,
+:class:`LabelForm`, :class:`BlurSchedule`) come from torch-free modules
+(:mod:`probmoll.mollify.options`), the kernels from modules that import torch.
 """
 
-from probmoll.mollify.blur import blur, heat_blur, sigma_blur
-from probmoll.mollify.dct import dct_2d, dct_matrix, idct_2d
-from probmoll.mollify.labels import (
-    LabelForm,
-    as_soft_targets,
-    label_smooth,
-    label_temper,
-    simplex_tolerance,
-)
-from probmoll.mollify.mollifier import MollifiedBatch, Mollifier, MollifyConfig, create_mollifier
-from probmoll.mollify.noise import noise, noise_coefficients
-from probmoll.mollify.sampling import ROLE_NAMES, Role, sample_beta
-from probmoll.mollify.schedules import (
-    PNG_CURVE_IMAGES,
-    PNG_CURVE_POINTS,
-    BlurInformationCurve,
-    BlurSchedule,
-    blur_information_curve,
-    gamma_blur,
-    gamma_blur_png,
-    gamma_blur_table,
-    gamma_noise,
-    png_sizes,
-)
+from __future__ import annotations
+
+from probmoll.utils.lazy import lazy_exports
+
+# Where each public name is defined: the module imported when the name is first used.
+_SOURCES = {
+    "blur": "blur",
+    "heat_blur": "blur",
+    "sigma_blur": "blur",
+    "dct_2d": "dct",
+    "dct_matrix": "dct",
+    "idct_2d": "dct",
+    "as_soft_targets": "labels",
+    "label_smooth": "labels",
+    "label_temper": "labels",
+    "simplex_tolerance": "labels",
+    "MollifiedBatch": "mollifier",
+    "Mollifier": "mollifier",
+    "MollifyConfig": "mollifier",
+    "create_mollifier": "mollifier",
+    "noise": "noise",
+    "noise_coefficients": "noise",
+    "ROLE_NAMES": "options",
+    "Role": "options",
+    "LabelForm": "options",
+    "BlurSchedule": "options",
+    "PNG_CURVE_IMAGES": "options",
+    "PNG_CURVE_POINTS": "options",
+    "sample_beta": "sampling",
+    "BlurInformationCurve": "schedules",
+    "blur_information_curve": "schedules",
+    "gamma_blur": "schedules",
+    "gamma_blur_png": "schedules",
+    "gamma_blur_table": "schedules",
+    "gamma_noise": "schedules",
+    "png_sizes": "schedules",
+}
 
 __all__ = [
     "PNG_CURVE_IMAGES",
@@ -74,3 +92,5 @@ __all__ = [
     "sigma_blur",
     "simplex_tolerance",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

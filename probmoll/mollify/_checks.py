@@ -24,6 +24,8 @@ from typing import Literal
 
 import torch
 
+from probmoll.mollify.options import check_positive
+
 __all__ = [
     "ASYNC",
     "Validation",
@@ -161,17 +163,6 @@ def parameter_dtype(dtype: torch.dtype) -> torch.dtype:
     accuracy than the data itself holds.
     """
     return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a finite float that is > 0 (or >= 0), else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return value
 
 
 def as_level(

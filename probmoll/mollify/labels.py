@@ -1,7 +1,7 @@
 """Label mollification: tempering (Eq. 7) and smoothing (Eq. 8) by a level ``gamma``.
 
-:class:`LabelForm` names the three ways a mollified image's target may be formed:
-smoothed, tempered, or left as it is.
+:class:`LabelForm` (defined, torch-free, in :mod:`probmoll.mollify.options`) names the
+three ways a mollified image's target may be formed: smoothed, tempered, or left as it is.
 
 Targets are integer class indices ``(B,)``, integer or boolean one-hot rows
 ``(B, C)`` (``F.one_hot(y, C)``), or floating soft targets ``(B, C)`` on the
@@ -11,8 +11,6 @@ mollification composes with any augmentation that produces soft targets.
 """
 
 from __future__ import annotations
-
-import enum
 
 import torch
 
@@ -25,22 +23,9 @@ from probmoll.mollify._checks import (
     check_validation,
     preview,
 )
-from probmoll.utils.enums import parse_choice
+from probmoll.mollify.options import LabelForm
 
 __all__ = ["LabelForm", "as_soft_targets", "label_smooth", "label_temper", "simplex_tolerance"]
-
-
-class LabelForm(str, enum.Enum):
-    """How a mollification level ``gamma`` degrades the targets (Sec. 3.3)."""
-
-    SMOOTH = "smooth"  # Eq. 8: (1 - gamma) y + gamma / C, label_smooth
-    TEMPER = "temper"  # Eq. 7: (1 - gamma) y, label_temper
-    NONE = "none"  # targets unchanged (as soft targets)
-
-    @classmethod
-    def parse(cls, value: str | LabelForm) -> LabelForm:
-        """``value`` as a :class:`LabelForm`; a ValueError listing the forms otherwise."""
-        return parse_choice(cls, value, "label_form")
 
 
 def simplex_tolerance(dtype: torch.dtype) -> float:

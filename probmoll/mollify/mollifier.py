@@ -24,42 +24,28 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
-
-from probmoll.mollify._checks import (
-    ASYNC,
-    Validation,
-    check_batch,
-    check_finite_images,
-    check_num_classes,
-    check_positive,
-    check_validation,
-    parameter_dtype,
-)
-from probmoll.mollify.blur import heat_blur, sigma_blur
-from probmoll.mollify.labels import LabelForm, as_soft_targets, label_smooth, label_temper
-from probmoll.mollify.noise import noise
-from probmoll.mollify.sampling import (
-    ROLE_NAMES,
-    Role,
-    RoleSampler,
-    check_roles,
-    check_weights,
-    sample_beta,
-    sample_temperatures,
-)
-from probmoll.mollify.schedules import (
+# Only torch-free modules at import time: a MollifyConfig is built and validated (a run's
+# config) without torch. The torch modules are imported by the functions that use them.
+from probmoll.mollify.options import (
     PNG_CURVE_IMAGES,
     PNG_CURVE_POINTS,
-    BlurInformationCurve,
+    ROLE_NAMES,
     BlurSchedule,
-    TabulatedSchedule,
-    gamma_blur,
-    gamma_noise,
-    measure_png_schedule,
+    LabelForm,
+    Role,
+    check_positive,
+    check_roles,
+    check_weights,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from probmoll.mollify._checks import Validation
+    from probmoll.mollify.sampling import sample_beta
+    from probmoll.mollify.schedules import BlurInformationCurve, TabulatedSchedule
 
 __all__ = [
     "PNG_CURVE_IMAGES",
@@ -74,6 +60,16 @@ __all__ = [
     "create_mollifier",
     "sample_beta",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``sample_beta``, re-exported from :mod:`probmoll.mollify.sampling` on first use
+    (importing it imports torch)."""
+    if name == "sample_beta":
+        from probmoll.mollify.sampling import sample_beta
+
+        return sample_beta
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +172,10 @@ class Mollifier:
         num_classes: int | None = None,
         transform_selected: bool | None = None,
     ) -> None:
+        from probmoll.mollify._checks import check_num_classes
+        from probmoll.mollify.sampling import RoleSampler
+        from probmoll.mollify.schedules import TabulatedSchedule
+
         self.config = MollifyConfig(
             roles=roles,
             weights=weights,
@@ -234,15 +234,26 @@ class Mollifier:
         self,
         roles: torch.Tensor,
         generator: torch.Generator | None = None,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
-        """``t ~ Beta(alpha, beta)`` per image, and ``t = 0`` where the role is clean."""
+        """``t ~ Beta(alpha, beta)`` per image, and ``t = 0`` where the role is clean.
+
+        ``dtype`` is the floating dtype of the temperatures, ``torch.float32`` by default.
+        """
+        import torch
+
+        from probmoll.mollify.sampling import sample_temperatures
+
+        if dtype is None:
+            dtype = torch.float32
         if self.is_identity:
             return torch.zeros(roles.shape, dtype=dtype, device=roles.device)
         return sample_temperatures(roles, self.config.alpha, self.config.beta, generator, dtype)
 
     def blur_gamma(self, t: torch.Tensor) -> torch.Tensor:
         """Blur label schedule (Eq. 13), ``t^k`` or the measured PNG one, at unchecked ``t``."""
+        from probmoll.mollify.schedules import gamma_blur
+
         if self._blur_table is None:
             return gamma_blur(t, self.config.k_blur, validate=False)
         return self._blur_table(t)
@@ -284,6 +295,20 @@ class Mollifier:
             Images, soft targets, roles, temperatures and levels ``gamma``; ``x`` itself
             when ``roles`` contains neither noise nor blur.
         """
+        import torch
+
+        from probmoll.mollify._checks import (
+            ASYNC,
+            check_batch,
+            check_finite_images,
+            check_validation,
+            parameter_dtype,
+        )
+        from probmoll.mollify.blur import heat_blur, sigma_blur
+        from probmoll.mollify.labels import as_soft_targets, label_smooth, label_temper
+        from probmoll.mollify.noise import noise
+        from probmoll.mollify.schedules import gamma_noise
+
         check_batch(x, y, "Mollifier")
         selected = self.transform_selected
         if selected is None:
@@ -340,6 +365,9 @@ class Mollifier:
 
         Reading which images drew a role (``nonzero``) is free on the host, and it spares
         the noise and blur of the two thirds of the batch that keep their pixels."""
+        from probmoll.mollify.blur import heat_blur, sigma_blur
+        from probmoll.mollify.noise import noise
+
         if self.is_identity:
             return x
         images = x.clone()
@@ -491,6 +519,8 @@ def create_mollifier(
                 "clean training images: pass blur_curve, or images of shape (N, C, H, W), "
                 f"N >= 1, to measure it on; got {got}"
             )
+        from probmoll.mollify.schedules import measure_png_schedule
+
         blur_curve = measure_png_schedule(
             images, config.sigma_min, config.sigma_max, curve_images=curve_images
         )

@@ -8,13 +8,12 @@ that drawing never synchronises an accelerator with the host.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
 
 import torch
 
-from probmoll.mollify._checks import check_positive
+from probmoll.mollify.options import ROLE_NAMES, Role, check_positive, check_roles, check_weights
 
 __all__ = [
     "ROLE_NAMES",
@@ -25,85 +24,6 @@ __all__ = [
     "sample_beta",
     "sample_temperatures",
 ]
-
-
-class Role(enum.IntEnum):
-    """What happens to one image of the batch; the value is the code in ``MollifiedBatch.roles``."""
-
-    CLEAN = 0
-    NOISE = 1
-    BLUR = 2
-
-
-#: Role names indexed by their code: ``ROLE_NAMES[code]``.
-ROLE_NAMES: tuple[str, ...] = tuple(role.name.lower() for role in Role)
-
-
-def check_roles(roles: object) -> tuple[str, ...]:
-    """``roles`` as a tuple of distinct role names from :data:`ROLE_NAMES`.
-
-    Parameters
-    ----------
-    roles : sequence of str
-        Roles an image may draw, e.g. ``["noise", "blur"]``; a list or a tuple.
-
-    Returns
-    -------
-    tuple of str
-
-    Raises
-    ------
-    ValueError
-        When ``roles`` is a string, not a sequence, empty, repeats a role or names an
-        unknown one.
-    """
-    if isinstance(roles, str) or not isinstance(roles, Sequence) or len(roles) == 0:
-        raise ValueError(
-            f"roles must be a non-empty list of role names from {list(ROLE_NAMES)}, got {roles!r}"
-        )
-    for role in roles:
-        if role not in ROLE_NAMES:
-            raise ValueError(f"roles: unknown role {role!r}; choose from {list(ROLE_NAMES)}")
-    if len(set(roles)) != len(roles):
-        raise ValueError(f"roles must not repeat a role, got {list(roles)}")
-    return tuple(roles)
-
-
-def check_weights(weights: object, roles: Sequence[str]) -> tuple[float, ...] | None:
-    """``weights`` as one non-negative float per role (not all zero), or ``None``.
-
-    Parameters
-    ----------
-    weights : sequence of float or None
-        Relative probabilities of ``roles``; ``None`` means uniform.
-    roles : sequence of str
-        The roles they weigh (checked by :func:`check_roles`).
-
-    Returns
-    -------
-    tuple of float or None
-
-    Raises
-    ------
-    ValueError
-        When ``weights`` is not a list of numbers, has not one entry per role, holds a
-        negative or non-finite number, or is all zeros.
-    """
-    if weights is None:
-        return None
-    if isinstance(weights, str) or not isinstance(weights, Sequence):
-        raise ValueError(f"weights must be a list of numbers or null, got {weights!r}")
-    if len(weights) != len(roles):
-        raise ValueError(
-            f"weights must have one entry per role ({len(roles)} for roles {list(roles)}), "
-            f"got {list(weights)}"
-        )
-    checked = tuple(
-        check_positive(f"weights[{i}]", w, allow_zero=True) for i, w in enumerate(weights)
-    )
-    if sum(checked) <= 0:
-        raise ValueError(f"weights must not all be zero, got {list(checked)}")
-    return checked
 
 
 class RoleSampler:

@@ -14,16 +14,20 @@
 
 from __future__ import annotations
 
-import enum
 import math
 import warnings
 from typing import Any, NamedTuple
 
 import torch
 
-from probmoll.mollify._checks import as_level, as_temperature, check_positive, preview
+from probmoll.mollify._checks import as_level, as_temperature, preview
 from probmoll.mollify.blur import blur
-from probmoll.utils.enums import parse_choice
+from probmoll.mollify.options import (
+    PNG_CURVE_IMAGES,
+    PNG_CURVE_POINTS,
+    BlurSchedule,
+    check_positive,
+)
 
 __all__ = [
     "PNG_CURVE_IMAGES",
@@ -39,24 +43,6 @@ __all__ = [
     "measure_png_schedule",
     "png_sizes",
 ]
-
-#: Training images (evenly spaced over the set) the ``"png"`` blur schedule is measured on.
-PNG_CURVE_IMAGES = 256
-#: Temperatures, evenly spaced on ``[0, 1]``, at which the ``"png"`` schedule is measured.
-PNG_CURVE_POINTS = 21
-
-
-class BlurSchedule(str, enum.Enum):
-    """Label schedule of blurred images (Eq. 13)."""
-
-    POWER = "power"  # gamma = t^k, the right-hand side of Eq. 13 (what the paper ran)
-    # gamma = (1 - size(x_t.png) / size(x_0.png))^k, measured (docs/paper-readings.md, reading 1)
-    PNG = "png"
-
-    @classmethod
-    def parse(cls, value: str | BlurSchedule) -> BlurSchedule:
-        """``value`` as a :class:`BlurSchedule`; a ValueError listing the schedules otherwise."""
-        return parse_choice(cls, value, "blur_schedule")
 
 
 def gamma_noise(t: float | torch.Tensor, k: float = 1.0, *, validate: bool = True) -> torch.Tensor:

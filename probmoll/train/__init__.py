@@ -20,23 +20,36 @@
   collected into mean/std tables
 - :mod:`probmoll.train.cli` -- ``probmoll train``; ``probmoll sweep`` is in ``sweep``
 
+Names are imported on first use (PEP 562), so that ``import probmoll.train`` imports no
+torch: a configuration is read and checked (:mod:`~probmoll.train.config`) without it;
+the engine, which needs torch, is imported when one of its names is first used.
+
 See docs/training.md.
 """
 
-from probmoll.train.config import (
-    ConfigError,
-    DataConfig,
-    EmaConfig,
-    EvalConfig,
-    ModelConfig,
-    OptimConfig,
-    ScheduleConfig,
-    TrainConfig,
-    dump_config,
-    load_config,
-)
-from probmoll.train.engine import NonFiniteLossError, Trainer, TrainingInterrupted, evaluate, main
-from probmoll.train.state import RunFolderError
+from __future__ import annotations
+
+from probmoll.utils.lazy import lazy_exports
+
+# Where each public name is defined: the module imported when the name is first used.
+_SOURCES = {
+    "ConfigError": "config",
+    "DataConfig": "config",
+    "EmaConfig": "config",
+    "EvalConfig": "config",
+    "ModelConfig": "config",
+    "NonFiniteLossError": "engine",
+    "OptimConfig": "config",
+    "RunFolderError": "state",
+    "ScheduleConfig": "config",
+    "TrainConfig": "config",
+    "Trainer": "engine",
+    "TrainingInterrupted": "engine",
+    "dump_config": "config",
+    "evaluate": "engine",
+    "load_config": "config",
+    "main": "engine",
+}
 
 __all__ = [
     "ConfigError",
@@ -56,3 +69,5 @@ __all__ = [
     "load_config",
     "main",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

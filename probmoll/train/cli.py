@@ -23,8 +23,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from probmoll.train.config import ConfigError, dump_config, load_config, load_resume_config
-from probmoll.train.state import CONFIG_NAME, RunFolderError
+# Light imports only (no torch): a configuration error is reported at once; the engine
+# (torch, the registries) is imported by run once the configuration is valid.
+from probmoll.train.config import (
+    ConfigError,
+    TrainConfig,
+    dump_config,
+    load_config,
+    load_resume_config,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -63,35 +70,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``probmoll train``; returns the exit status."""
-    from probmoll.train.engine import NonFiniteLossError, TrainingInterrupted, main
-
     try:
-        if args.resume is not None:
-            if args.config is not None:
-                raise ConfigError(
-                    "--resume continues a run with its own config.yaml; drop --config "
-                    "(or start a new run with out=...)"
-                )
-            if args.overwrite:
-                raise ConfigError("--resume and --overwrite exclude each other")
-            config_path = Path(args.resume) / CONFIG_NAME
-            if not config_path.is_file():
-                raise RunFolderError(f"cannot resume: {str(config_path)!r} does not exist")
-            # The folder may have moved since the run started: it is where the run is.
-            config = load_resume_config(args.resume, args.overrides)
-        else:
-            config = load_config(args.config, args.overrides)
+        config = _read_config(args)
         if args.print_config:
             sys.stdout.write(dump_config(config))
             return 0
+        from probmoll.train.engine import main
+
         main(config, resume=args.resume is not None, overwrite=args.overwrite)
-    except (ConfigError, RunFolderError) as error:
+    except ConfigError as error:  # matched first: reporting it imports nothing more
         print(f"probmoll train: error: {error}", file=sys.stderr)
         return 2
-    except NonFiniteLossError as error:
+    except Exception as error:
+        status = _failure_status(error)
+        if status is None:
+            raise
+        return status
+    return 0
+
+
+def _read_config(args: argparse.Namespace) -> TrainConfig:
+    """The validated configuration of a new run (``--config``) or of ``--resume RUN``."""
+    if args.resume is None:
+        return load_config(args.config, args.overrides)
+    if args.config is not None:
+        raise ConfigError(
+            "--resume continues a run with its own config.yaml; drop --config "
+            "(or start a new run with out=...)"
+        )
+    if args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    from probmoll.train.state import CONFIG_NAME, RunFolderError
+
+    config_path = Path(args.resume) / CONFIG_NAME
+    if not config_path.is_file():
+        raise RunFolderError(f"cannot resume: {str(config_path)!r} does not exist")
+    # The folder may have moved since the run started: it is where the run is.
+    return load_resume_config(args.resume, args.overrides)
+
+
+def _failure_status(error: Exception) -> int | None:
+    """The exit status of ``error`` after printing it, or None when it is not one of
+    the run's own failures (then it propagates to ``probmoll``'s handler)."""
+    from probmoll.train.engine import NonFiniteLossError, TrainingInterrupted
+    from probmoll.train.state import RunFolderError
+
+    if isinstance(error, RunFolderError):
+        print(f"probmoll train: error: {error}", file=sys.stderr)
+        return 2
+    if isinstance(error, NonFiniteLossError):
         print(f"probmoll train: error: {error}", file=sys.stderr)
         return 1
-    except TrainingInterrupted as error:
+    if isinstance(error, TrainingInterrupted):
         print(f"probmoll train: {error}", file=sys.stderr)
         return 128 + error.signum
-    return 0
+    return None

@@ -330,16 +330,14 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
     > 1 has mollification to make its copies differ, and that the requested device and
     precision exist. The sections' own checks (``likelihood``, ``mollify``, ``augment``)
     ran when they were built. Returns ``config``, now known valid to :func:`ensure_valid`.
+    The checks that import the registries (and so torch) and the machine's come last, so
+    that any other error is reported without importing torch.
 
     Raises
     ------
     ConfigError
         At the first check that fails, naming the key.
     """
-    from probmoll.data import list_datasets
-    from probmoll.data.corruptions.names import check_severities
-    from probmoll.models import list_models
-
     check(bool(config.out), "out must name the run folder, got an empty string")
     check(config.seed >= 0, f"seed must be >= 0, got {config.seed}")
     check(config.epochs >= 1, f"epochs must be >= 1, got {config.epochs}")
@@ -359,30 +357,16 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
     )
     check(config.log_every >= 1, f"log_every must be >= 1, got {config.log_every}")
 
-    datasets = list_datasets()
-    check(
-        config.data.name in datasets,
-        f"data.name = {config.data.name!r} is not a registered dataset; valid choices: "
-        + ", ".join(datasets),
-    )
     check(
         config.data.subset is None or config.data.subset >= 1,
         f"data.subset must be >= 1 or null, got {config.data.subset}",
     )
     check(config.data.workers >= 0, f"data.workers must be >= 0, got {config.data.workers}")
-    models = list_models()
-    check(
-        config.model.name in models,
-        f"model.name = {config.model.name!r} is not a registered model; valid choices: "
-        + ", ".join(models),
-    )
     reserved = {"num_classes", "in_channels", "image_size"} & set(config.model.kwargs)
     check(
         not reserved,
         f"model.kwargs must not set {sorted(reserved)}: they come from the dataset",
     )
-    check_model_kwargs(config.model.name, config.model.kwargs)
-    check_dataset_options(config.data.name, config.data.options)
 
     check(config.optim.lr > 0, f"optim.lr must be > 0, got {config.optim.lr}")
     check(
@@ -421,12 +405,8 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         evaluation.every_epochs >= 0,
         f"eval.every_epochs must be >= 0, got {evaluation.every_epochs}",
     )
-    try:
-        check_severities(evaluation.severities, name="eval.severities")
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    check_corruptions(evaluation.corruptions, evaluation.names)
 
+    _check_registered(config)
     check_machine(config.device, config.precision, config.tensorboard)
     _VALIDATED[id(config)] = config
     return config
@@ -450,6 +430,35 @@ def ensure_valid(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         return validate_config(config, world_size=world_size)
     _check_batch_split(config, world_size)
     return config
+
+
+def _check_registered(config: TrainConfig) -> None:
+    """The checks against the registries (models, datasets, corruptions): they import
+    them, and with them torch, so :func:`validate_config` runs them after the others."""
+    from probmoll.data import list_datasets
+    from probmoll.data.corruptions.names import check_severities
+    from probmoll.models import list_models
+
+    datasets = list_datasets()
+    check(
+        config.data.name in datasets,
+        f"data.name = {config.data.name!r} is not a registered dataset; valid choices: "
+        + ", ".join(datasets),
+    )
+    models = list_models()
+    check(
+        config.model.name in models,
+        f"model.name = {config.model.name!r} is not a registered model; valid choices: "
+        + ", ".join(models),
+    )
+    check_model_kwargs(config.model.name, config.model.kwargs)
+    check_dataset_options(config.data.name, config.data.options)
+    evaluation = config.eval
+    try:
+        check_severities(evaluation.severities, name="eval.severities")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    check_corruptions(evaluation.corruptions, evaluation.names)
 
 
 def _check_batch_split(config: TrainConfig, world_size: int) -> None:
@@ -494,7 +503,7 @@ def _check_likelihood_copies(config: TrainConfig) -> None:
 def _check_tempered_targets(config: TrainConfig) -> None:
     """A tempered likelihood takes tempered targets (mass on one class); MixUp/CutMix
     spread the mass over two classes, which such a form refuses at the first step."""
-    label_form = config.likelihood.form_spec.label_form
+    label_form = config.likelihood.label_form
     check(
         label_form != "temper" or config.augment.mix == "none",
         f"likelihood.form = {config.likelihood.form!r} takes tempered targets (all mass on "

@@ -1,0 +1,65 @@
+"""Lazy package namespaces: a package's public names imported on first use.
+
+A package ``__init__`` that imports all its sub-modules makes ``import probmoll.x.light``
+as slow as the heaviest of them (torch, torchvision, pyro take seconds to import). With
+:func:`lazy_exports` the package keeps its ``__all__`` and every ``from probmoll.x import
+name`` keeps working, but each name is imported from the sub-module that defines it only
+when it is first used (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+__all__ = ["lazy_exports"]
+
+
+def lazy_exports(
+    package: str,
+    sources: Mapping[str, str],
+    public: Iterable[str],
+    *,
+    submodules: Iterable[str] = (),
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The module ``__getattr__`` and ``__dir__`` of a lazy package.
+
+    Parameters
+    ----------
+    package : str
+        The package's ``__name__``.
+    sources : mapping of str to str
+        Public name -> the sub-module (relative name) that defines it.
+    public : iterable of str
+        The package's ``__all__``.
+    submodules : iterable of str, default ()
+        Sub-modules reachable as attributes (``package.submodule``) before they are
+        imported explicitly.
+
+    Examples
+    --------
+    In ``probmoll/x/__init__.py``::
+
+        __all__ = ["Thing"]
+        __getattr__, __dir__ = lazy_exports(__name__, {"Thing": "things"}, __all__)
+    """
+    sources = dict(sources)
+    public = list(public)
+    submodules = frozenset(submodules)
+
+    def __getattr__(name: str) -> Any:
+        if name in submodules:
+            return importlib.import_module(f"{package}.{name}")
+        source = sources.get(name)
+        if source is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{source}"), name)
+        setattr(sys.modules[package], name, value)  # later look-ups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(public))
+
+    return __getattr__, __dir__
