@@ -60,6 +60,22 @@ def subprocess_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS="1")
 
 
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` (dedented) in a fresh interpreter on this checkout, from the repository
+    root; returns the finished process (stdout and stderr as text). For what only a new
+    process shows, e.g. which modules an import loads."""
+    import textwrap
+
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=REPO,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def load_checkpoint_state(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
 

@@ -1,12 +1,9 @@
 """``probmoll`` itself: lazy start-up and one error style for every command."""
 
-import subprocess
-import sys
-
 import pytest
 
 from probmoll import cli
-from tests.helpers import REPO, subprocess_env
+from tests.helpers import run_python
 
 
 @pytest.fixture
@@ -57,14 +54,7 @@ def test_help_imports_no_command_and_no_torch():
         "heavy = [m for m in names if m in sys.modules]\n"
         "print('loaded:', heavy)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert "COMMAND" in result.stdout and "loaded: []" in result.stdout
 
@@ -95,14 +85,7 @@ def test_a_config_error_is_reported_without_importing_torch(bad):
         "print('status:', status)\n"
         "print('torch loaded:', 'torch' in sys.modules)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert "status: 2" in result.stdout
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("probmoll train: error: ")

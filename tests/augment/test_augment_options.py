@@ -1,8 +1,5 @@
 """The torch-free option names: one definition, read by the torch modules, checked cheaply."""
 
-import subprocess
-import sys
-
 import pytest
 from torchvision.transforms import v2
 
@@ -20,7 +17,7 @@ from probmoll.augment.options import (
     POLICIES,
     POLICIES_WITH_FCR,
 )
-from tests.helpers import REPO, subprocess_env
+from tests.helpers import run_python
 
 
 def test_the_list_functions_read_the_options():
@@ -51,13 +48,6 @@ def test_config_checks_import_no_torch(fields):
         "heavy = ('torch', 'torchvision', 'numpy')\n"
         "print('loaded:', [name for name in heavy if name in sys.modules])\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert "error: " in result.stdout and "loaded: []" in result.stdout

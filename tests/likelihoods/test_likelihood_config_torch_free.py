@@ -1,8 +1,6 @@
 """LikelihoodConfig checks a configuration without torch; the catalog of built-ins matches
 the registries; user entries still reach LikelihoodConfig."""
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -22,6 +20,7 @@ from probmoll.likelihoods import (
 from probmoll.likelihoods.catalog import BUILTIN_ESTIMATORS, BUILTIN_FORMS, LABEL_FORMS
 from probmoll.likelihoods.objective import LABEL_FORMS as OBJECTIVE_LABEL_FORMS
 from probmoll.likelihoods.objective import LikelihoodConfig as ObjectiveLikelihoodConfig
+from tests.helpers import run_python
 
 SCRIPT = textwrap.dedent(
     """
@@ -75,9 +74,7 @@ SCRIPT = textwrap.dedent(
 
 
 def test_likelihood_config_checks_without_importing_torch():
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120
-    )
+    result = run_python(SCRIPT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

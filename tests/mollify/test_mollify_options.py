@@ -1,23 +1,15 @@
 """The options of mollification and MollifyConfig need no torch (a config error is cheap)."""
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 
 from probmoll.mollify import labels, mollifier, options, sampling, schedules
+from tests.helpers import run_python
 
 
 def _run_without_torch(code: str) -> str:
     """Run ``code`` in a fresh interpreter and return what it printed."""
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
