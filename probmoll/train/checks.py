@@ -3,7 +3,8 @@
 :func:`probmoll.train.config.validate_config` calls these before any data is loaded or
 model built, so that a misspelt model option or an unavailable GPU fails at once, with
 a message naming the configuration key (``model.kwargs.width``, ``data.options.n``,
-``eval.names``, ``device``, ...). Each takes plain values, not the configuration.
+``eval.names``, ``device``, ...). Each takes plain values or the sections it relates, not
+the whole configuration.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import inspect
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from probmoll.utils.config import ConfigError, coerce
+
+if TYPE_CHECKING:
+    from probmoll.augment.config import AugmentConfig
+    from probmoll.likelihoods.config import LikelihoodConfig
+    from probmoll.mollify.mollifier import MollifyConfig
 
 __all__ = [
     "check",
     "check_corruptions",
     "check_dataset_options",
+    "check_likelihood_copies",
     "check_machine",
     "check_model_kwargs",
+    "check_tempered_targets",
 ]
 
 # Smallest values of the integer options of the registered models and datasets (the
@@ -184,3 +192,41 @@ def check_machine(device: str, precision: str, tensorboard: bool) -> None:
             raise ConfigError(
                 "tensorboard = true needs the tensorboard package (pip install tensorboard)"
             ) from None
+
+
+def check_likelihood_copies(likelihood: LikelihoodConfig, mollify: MollifyConfig) -> None:
+    """K > 1 copies only differ through mollification; otherwise every estimator collapses.
+
+    This reads ``mollify.enabled`` to check the configuration; what a disabled
+    mollification does is :func:`probmoll.mollify.create_mollifier`'s to decide.
+    """
+    k = likelihood.k
+    if k == 1:
+        return
+    weights = mollify.weights or (1.0,) * len(mollify.roles)
+    drawn = [role for role, weight in zip(mollify.roles, weights, strict=True) if weight > 0]
+    why = None
+    if not mollify.enabled:
+        why = "mollify.enabled = false"
+    elif drawn == ["clean"]:
+        weighted = f" with mollify.weights = {list(mollify.weights)}" if mollify.weights else ""
+        why = f"mollify.roles = {list(mollify.roles)}{weighted} (only clean images)"
+    check(
+        why is None,
+        f"likelihood.k = {k} with {why}: the {k} copies of an image would be identical "
+        "(augmentations are drawn once per image, before the copies are made; only "
+        "mollification draws a role and temperature per copy), so every estimator reduces "
+        f"to likelihood.k = 1 at {k} times the cost. Set likelihood.k=1 or enable "
+        "mollification with a noise or blur role",
+    )
+
+
+def check_tempered_targets(likelihood: LikelihoodConfig, augment: AugmentConfig) -> None:
+    """A tempered likelihood takes tempered targets (mass on one class); MixUp/CutMix
+    spread the mass over two classes, which such a form refuses at the first step."""
+    check(
+        likelihood.label_form != "temper" or augment.mix == "none",
+        f"likelihood.form = {likelihood.form!r} takes tempered targets (all mass on "
+        f"one class), but augment.mix = {augment.mix!r} mixes two labels per image: "
+        "set augment.mix=none or choose likelihood.form=smooth (or normalized)",
+    )

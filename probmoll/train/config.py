@@ -44,8 +44,10 @@ from probmoll.train.checks import (
     check,
     check_corruptions,
     check_dataset_options,
+    check_likelihood_copies,
     check_machine,
     check_model_kwargs,
+    check_tempered_targets,
 )
 from probmoll.utils.config import (
     ConfigError,
@@ -390,8 +392,8 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         f"schedule.min_lr must be in [0, optim.lr = {config.optim.lr}], "
         f"got {config.schedule.min_lr}",
     )
-    _check_likelihood_copies(config)
-    _check_tempered_targets(config)
+    check_likelihood_copies(config.likelihood, config.mollify)
+    check_tempered_targets(config.likelihood, config.augment)
     decay = config.ema.decay
     check(decay is None or 0 < decay < 1, f"ema.decay must be in (0, 1) or null, got {decay}")
 
@@ -469,44 +471,4 @@ def _check_batch_split(config: TrainConfig, world_size: int) -> None:
         + (f" times the {world_size} processes" if world_size > 1 else "")
         + f": each step repeats batch_size / likelihood.k distinct images k times;"
         f" choose a batch_size that is a multiple of {k * world_size}",
-    )
-
-
-def _check_likelihood_copies(config: TrainConfig) -> None:
-    """K > 1 copies only differ through mollification; otherwise every estimator collapses.
-
-    This reads ``mollify.enabled`` to check the configuration; what a disabled
-    mollification does is :func:`probmoll.mollify.create_mollifier`'s to decide.
-    """
-    k = config.likelihood.k
-    if k == 1:
-        return
-    mollify = config.mollify
-    weights = mollify.weights or (1.0,) * len(mollify.roles)
-    drawn = [role for role, weight in zip(mollify.roles, weights, strict=True) if weight > 0]
-    why = None
-    if not mollify.enabled:
-        why = "mollify.enabled = false"
-    elif drawn == ["clean"]:
-        weighted = f" with mollify.weights = {list(mollify.weights)}" if mollify.weights else ""
-        why = f"mollify.roles = {list(mollify.roles)}{weighted} (only clean images)"
-    check(
-        why is None,
-        f"likelihood.k = {k} with {why}: the {k} copies of an image would be identical "
-        "(augmentations are drawn once per image, before the copies are made; only "
-        "mollification draws a role and temperature per copy), so every estimator reduces "
-        f"to likelihood.k = 1 at {k} times the cost. Set likelihood.k=1 or enable "
-        "mollification with a noise or blur role",
-    )
-
-
-def _check_tempered_targets(config: TrainConfig) -> None:
-    """A tempered likelihood takes tempered targets (mass on one class); MixUp/CutMix
-    spread the mass over two classes, which such a form refuses at the first step."""
-    label_form = config.likelihood.label_form
-    check(
-        label_form != "temper" or config.augment.mix == "none",
-        f"likelihood.form = {config.likelihood.form!r} takes tempered targets (all mass on "
-        f"one class), but augment.mix = {config.augment.mix!r} mixes two labels per image: "
-        "set augment.mix=none or choose likelihood.form=smooth (or normalized)",
     )
