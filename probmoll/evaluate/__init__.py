@@ -30,7 +30,13 @@ Command line::
         --corruptions-root ~/data/CIFAR-10-C
 """
 
-from probmoll.evaluate.cli import add_arguments, check_split_matches_model, load_clean_data, run
+from probmoll.evaluate.cli import (
+    add_arguments,
+    check_split_matches_model,
+    inference_settings,
+    load_clean_data,
+    run,
+)
 from probmoll.evaluate.core import (
     ImageLayout,
     check_images,
@@ -66,6 +72,7 @@ __all__ = [
     "SHORT_NAMES",
     "ImageLayout",
     "add_arguments",
+    "inference_settings",
     "check_images",
     "check_reference",
     "check_split_matches_model",

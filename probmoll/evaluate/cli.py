@@ -39,8 +39,13 @@ from probmoll.evaluate.report import summary_table, write_report
 from probmoll.metrics import DEFAULT_SEVERITIES
 from probmoll.utils.cli import positive_int
 
+#: Values of ``--precision``: ``auto`` is the run's training precision.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
 __all__ = [
+    "PRECISIONS",
     "add_arguments",
+    "inference_settings",
     "check_split_matches_model",
     "command_line",
     "load_clean_data",
@@ -108,7 +113,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '(mean over severities 1-5), optionally with "clean"; adds mCE (and relative mCE) '
         "to metrics.json and report.md",
     )
-    parser.add_argument("--batch-size", type=positive_int, default=512)
+    parser.add_argument("--batch-size", type=positive_int, default=1000)
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="forward-pass precision: auto (default) evaluates as the run trained -- bf16 "
+        "autocast and channels-last for a bf16 channels-last run, fp32 for checkpoints "
+        "that do not say; fp32, bf16 or fp16 force one",
+    )
     parser.add_argument(
         "--device", default=None, help="e.g. cuda, cuda:1, cpu (default: cuda if available)"
     )
@@ -127,6 +140,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def inference_settings(
+    checkpoint: Mapping[str, Any], precision: str = "auto"
+) -> tuple[str, bool]:
+    """``(precision, channels_last)`` to evaluate a checkpoint with.
+
+    ``precision="auto"`` takes the training run's ``precision`` and ``channels_last``
+    from the configuration the checkpoint stores (``"fp32"`` and contiguous memory for a
+    checkpoint without one, e.g. a user's); any other value forces that precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    config = checkpoint.get("config") or {}
+    channels_last = bool(config.get("channels_last", False))
+    if precision == "auto":
+        precision = config.get("precision", "fp32")
+        if precision not in PRECISIONS[1:]:
+            raise ValueError(f"the checkpoint's config has an unknown precision {precision!r}")
+    return precision, channels_last
 
 
 def check_split_matches_model(split: Any, info: Mapping[str, Any], source: str) -> None:
@@ -220,6 +253,7 @@ _OPTIONS = (
     ("--subset", "subset"),
     ("--reference-errors", "reference_errors"),
     ("--batch-size", "batch_size"),
+    ("--precision", "precision"),
     ("--device", "device"),
     ("--out", "out"),
     ("--no-plots", "no_plots"),
@@ -274,6 +308,9 @@ def _run(args: argparse.Namespace) -> int:
     checkpoint_path = resolve_checkpoint_path(args.checkpoint)
     checkpoint = load_checkpoint(checkpoint_path, map_location="cpu")
     model, info = model_from_checkpoint(checkpoint, map_location=device)
+    precision, channels_last = inference_settings(checkpoint, getattr(args, "precision", "auto"))
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     data_spec = args.data or info.get("name") or "data"
     name = evaluation_name(
         data=data_spec,
@@ -298,6 +335,7 @@ def _run(args: argparse.Namespace) -> int:
         reference_errors=args.reference_errors,
         batch_size=args.batch_size,
         device=str(device),
+        precision=precision,
     )
     # Before the (possibly long) evaluation, so that a refusal costs nothing.
     check_output_folder(out_dir, record, overwrite=getattr(args, "overwrite", False))
@@ -340,6 +378,8 @@ def _run(args: argparse.Namespace) -> int:
         severities=args.severities,
         include_heldout=args.include_heldout,
         max_examples=args.subset,
+        autocast_dtype={"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision],
+        channels_last=channels_last,
         progress=not args.no_progress,
     )
     if reference is not None:

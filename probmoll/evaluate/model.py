@@ -78,6 +78,7 @@ def evaluate_model(
     max_examples: int | None = None,
     n_bins: int = DEFAULT_N_BINS,
     autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Error, NLL, ECE and Brier score on a clean split and a corruption benchmark.
@@ -120,7 +121,10 @@ def evaluate_model(
         Confidence bins of the ECE.
     autocast_dtype : torch.dtype, optional
         Run the forward pass under :func:`torch.autocast` with this dtype
-        (e.g. ``torch.bfloat16``); metrics are still computed in float64.
+        (e.g. ``torch.bfloat16``, as a run trained in bf16 is evaluated); metrics are
+        still computed in float64.
+    channels_last : bool, default False
+        Give the model channels-last inputs (as a run trained channels-last).
     progress : bool, default True
         Show a progress bar over the corruption cells.
 
@@ -159,6 +163,7 @@ def evaluate_model(
         layout=ImageLayout.NHWC,
         device=device,
         autocast_dtype=autocast_dtype,
+        channels_last=channels_last,
         n_bins=n_bins,
     )
     limit = slice(None, max_examples)
@@ -184,6 +189,7 @@ def evaluate_model(
         "max_examples": max_examples,
         "device": str(device),
         "autocast_dtype": None if autocast_dtype is None else str(autocast_dtype),
+        "channels_last": bool(channels_last),
         "mean": mean_values,
         "std": std_values,
     }

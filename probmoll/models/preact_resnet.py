@@ -12,6 +12,16 @@ Fashion-MNIST); for 64x64 inputs (TinyImageNet) the same stem followed by no poo
 the last stage runs at 8x8, as in the common TinyImageNet variants; from 96 pixels on an
 ImageNet-style 7x7 stride-2 stem with max-pooling. Global average pooling makes every
 variant accept any input size at least as large as its downsampling factor.
+
+Initialisation: by default every layer keeps PyTorch's own initialisation (convolutions
+and the linear layer ``kaiming_uniform_(a=sqrt(5))``, i.e. weights uniform in
+``+-1/sqrt(fan_in)``; BatchNorm scale 1, shift 0), as the reference pre-activation
+networks the paper trains do. ``init="kaiming_fan_out"`` draws convolution weights from
+``N(0, 2 / fan_out)`` instead, the habit of post-activation ResNets (torchvision): its
+weights have ``sqrt(6 * fan_in / fan_out)`` times the standard deviation (2.4x for a
+convolution with as many input as output channels), which under the paper's small learning rate (0.01) trains
+these networks markedly slower (``benchmarks/bench_init.py`` measures both against an
+independent reference network).
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ from torch import nn
 
 from probmoll.models.registry import register_model
 
-__all__ = ["PreActBasicBlock", "PreActBottleneck", "PreActResNet"]
+__all__ = ["INITS", "PreActBasicBlock", "PreActBottleneck", "PreActResNet"]
+
+#: Weight initialisations :class:`PreActResNet` accepts (module docstring).
+INITS = ("default", "kaiming_fan_out")
 
 
 class PreActBasicBlock(nn.Module):
@@ -94,6 +107,8 @@ class PreActResNet(nn.Module):
         Chooses the stem (see the module docstring).
     width : int, default 64
         Channels of the first stage; stages use ``width * (1, 2, 4, 8)``.
+    init : {"default", "kaiming_fan_out"}, default "default"
+        Weight initialisation (see the module docstring).
     """
 
     def __init__(
@@ -104,10 +119,13 @@ class PreActResNet(nn.Module):
         in_channels: int = 3,
         image_size: int = 32,
         width: int = 64,
+        init: str = "default",
     ):
         super().__init__()
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {init!r}")
         if image_size >= 96:
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
@@ -131,12 +149,10 @@ class PreActResNet(nn.Module):
         self.final_bn = nn.BatchNorm2d(in_planes)
         self.fc = nn.Linear(in_planes, num_classes)
         self.num_features = in_planes
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        if init == "kaiming_fan_out":
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features ``(B, num_features)``."""
@@ -164,13 +180,19 @@ def _register(depth: int, default_width: int, suffix: str = "") -> None:
 
     @register_model(name)
     def factory(
-        num_classes: int, in_channels: int = 3, image_size: int = 32, width: int = default_width
+        num_classes: int,
+        in_channels: int = 3,
+        image_size: int = 32,
+        width: int = default_width,
+        init: str = "default",
     ) -> PreActResNet:
-        return PreActResNet(block, depths, num_classes, in_channels, image_size, width=width)
+        return PreActResNet(
+            block, depths, num_classes, in_channels, image_size, width=width, init=init
+        )
 
     factory.__name__ = name
     factory.__doc__ = (
-        f"preact-ResNet-{depth}, first-stage width {default_width} (option ``width``)."
+        f"preact-ResNet-{depth}, first-stage width {default_width} (options ``width``, ``init``)."
     )
 
 

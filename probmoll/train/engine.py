@@ -72,7 +72,7 @@ from probmoll.train.loop import (
     vote_stop,
 )
 from probmoll.train.runlog import EpochLog, environment_info, epoch_line, summary_lines
-from probmoll.train.runtime import resolve_device, torch_settings
+from probmoll.train.runtime import precision_dtype, resolve_device, torch_settings
 from probmoll.train.schedule import WarmupCosine
 from probmoll.train.state import (
     CHECKPOINT_NAME,
@@ -455,7 +455,6 @@ def _final_evaluation(
                 severities=list(config.eval.severities),
                 progress=progress,
             )
-        autocast_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         results = evaluate_model(
             trainer.eval_model,
             trainer.data.test_split,
@@ -468,7 +467,8 @@ def _final_evaluation(
             severities=list(config.eval.severities),
             include_heldout=config.eval.include_heldout,
             max_examples=config.eval.subset,
-            autocast_dtype=autocast_dtype[config.precision],
+            autocast_dtype=precision_dtype(config.precision),
+            channels_last=config.channels_last,
             progress=progress,
         )
         results["checkpoint"] = str(run_dir / CHECKPOINT_NAME)

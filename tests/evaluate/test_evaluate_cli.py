@@ -381,3 +381,49 @@ def test_runtime_and_os_errors_are_one_line_errors(small_run, tmp_path, capsys):
     assert evaluate.run(parse(argv)) == 2  # the output folder cannot be made: OSError
     error = capsys.readouterr().err
     assert error.startswith("probmoll evaluate: error:") and "a-file" in error
+
+
+def test_inference_settings_follow_the_run_unless_forced():
+    trained = {"config": {"precision": "bf16", "channels_last": True}}
+    assert evaluate.inference_settings(trained) == ("bf16", True)
+    assert evaluate.inference_settings(trained, "fp32") == ("fp32", True)
+    assert evaluate.inference_settings({}) == ("fp32", False)  # a user's checkpoint
+    with pytest.raises(ValueError, match="precision must be one of"):
+        evaluate.inference_settings(trained, "int8")
+
+
+def test_a_bf16_run_is_evaluated_in_bf16_by_default(tmp_path, synthetic_test):
+    torch.manual_seed(0)
+    kwargs = {"num_classes": 10, "in_channels": 3, "image_size": 32}
+    model = create_model(MODEL, **kwargs)
+    info = data_info(
+        "synthetic",
+        num_classes=10,
+        in_channels=3,
+        image_size=32,
+        mean=synthetic_test.mean,
+        std=synthetic_test.std,
+        classes=synthetic_test.classes,
+    )
+    save_checkpoint(
+        tmp_path / "checkpoint.pt",
+        model=model,
+        model_name=MODEL,
+        model_kwargs=kwargs,
+        data=info,
+        extra={"config": {"precision": "bf16", "channels_last": True}},
+    )
+    found = {}
+    for precision in ("auto", "fp32"):
+        out = tmp_path / precision
+        argv = ["--checkpoint", str(tmp_path), "--subset", "16", "--device", "cpu"]
+        argv += ["--no-plots", "--out", str(out), "--precision", precision]
+        assert evaluate.run(parse(argv)) == 0
+        found[precision] = json.loads((out / "metrics.json").read_text())
+    assert found["auto"]["settings"]["autocast_dtype"] == "torch.bfloat16"
+    assert found["auto"]["settings"]["channels_last"] is True
+    assert found["auto"]["evaluation"]["precision"] == "bf16"
+    assert found["fp32"]["settings"]["autocast_dtype"] is None
+    assert "--precision fp32" in found["fp32"]["evaluation"]["command"]
+    # bf16 rounds the logits, the predictions of an untrained model hardly move.
+    assert found["auto"]["clean"]["nll"] == pytest.approx(found["fp32"]["clean"]["nll"], rel=0.05)

@@ -142,3 +142,59 @@ def test_checkpoint_errors(tmp_path):
             model_kwargs={},
             data=data_info("x", 3, 3, 32, [0.5] * 3, [0.5] * 3),
         )
+
+
+def _conv_layers(model):
+    return [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def _fans(conv):
+    receptive = conv.kernel_size[0] * conv.kernel_size[1]
+    return conv.in_channels * receptive, conv.out_channels * receptive
+
+
+def test_default_initialisation_is_pytorchs():
+    # PyTorch's default for Conv2d/Linear: uniform in +-1/sqrt(fan_in) (std 1/sqrt(3 fan_in));
+    # BatchNorm scale 1, shift 0. The reference pre-activation networks keep it.
+    torch.manual_seed(0)
+    model = create_model("preact_resnet18", num_classes=10)
+    for conv in _conv_layers(model):
+        fan_in, _ = _fans(conv)
+        weight = conv.weight.detach()
+        bound = fan_in**-0.5
+        assert weight.abs().max() <= bound
+        if weight.numel() >= 4096:
+            assert weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.05)
+    assert model.fc.weight.abs().max() <= model.fc.in_features**-0.5
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        assert torch.equal(bn.weight, torch.ones_like(bn.weight))
+        assert torch.equal(bn.bias, torch.zeros_like(bn.bias))
+
+
+def test_kaiming_fan_out_initialisation_on_request():
+    torch.manual_seed(0)
+    model = create_model("preact_resnet18", num_classes=10, init="kaiming_fan_out")
+    ratios = []
+    for conv in _conv_layers(model):
+        _, fan_out = _fans(conv)
+        if conv.weight.numel() >= 4096:
+            ratios.append(conv.weight.std().item() / (2 / fan_out) ** 0.5)
+    assert ratios and all(abs(r - 1) < 0.05 for r in ratios)
+
+
+def test_default_initialisation_keeps_activations_small():
+    # What the initialisation decides: the logit scale of a fresh network. Under the
+    # fan_out habit the residual sums grow several times larger than under the default.
+    images = torch.randn(64, 3, 32, 32)
+    scales = {}
+    for init in ("default", "kaiming_fan_out"):
+        torch.manual_seed(0)
+        model = create_model("preact_resnet18_w16", num_classes=10, init=init).eval()
+        with torch.no_grad():
+            scales[init] = model.stages(model.stem(images)).std().item()
+    assert scales["kaiming_fan_out"] > 3 * scales["default"]
+
+
+def test_unknown_initialisation_is_refused():
+    with pytest.raises(ValueError, match="init must be one of"):
+        create_model("preact_resnet18_w16", num_classes=10, init="xavier")
