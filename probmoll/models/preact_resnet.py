@@ -19,9 +19,10 @@ and the linear layer ``kaiming_uniform_(a=sqrt(5))``, i.e. weights uniform in
 networks the paper trains do. ``init="kaiming_fan_out"`` draws convolution weights from
 ``N(0, 2 / fan_out)`` instead, the habit of post-activation ResNets (torchvision): its
 weights have ``sqrt(6 * fan_in / fan_out)`` times the standard deviation (2.4x for a
-convolution with as many input as output channels), which under the paper's small learning rate (0.01) trains
-these networks markedly slower (``benchmarks/bench_init.py`` measures both against an
-independent reference network).
+convolution with as many input as output channels), which under the paper's small
+learning rate (0.01) trains these networks markedly slower (``benchmarks/bench_init.py``
+measures both against an independent reference network: 65.5% against 55.9% test error
+after 3 epochs on CIFAR-10).
 """
 
 from __future__ import annotations
