@@ -1,16 +1,21 @@
 """Throughput of corruption generation at 32x32, and the projected time of a full set.
 
-Claim: generating Fashion-MNIST-C (10,000 test images padded to 32x32, 19 corruptions x
-5 severities) takes well under 15 minutes on 2 cores.
+Claims: generating Fashion-MNIST-C (10,000 test images padded to 32x32, 19 corruptions x
+5 severities) takes well under 15 minutes on 2 cores; with the cifar10-c preset, the 15
+benchmark corruptions x 5 severities (750,000 images) take at most 15 minutes with 2
+workers.
 
 Measured side by side in one run:
 1. per corruption, single process: images/s of ``imagecorruptions.corrupt`` called
    directly vs probmoll's per-image path (seeding + cached frost + mended spatter);
-2. the whole pipeline (``generate_corruptions`` on a subset, all 19 corruptions) with 1
-   and 2 worker processes, extrapolated to the full set.
+2. per corruption, single process: images/s of the imagenet-c and cifar10-c presets
+   (``corrupt_range``, as a worker runs it), extrapolated to 10,000 images x 5 severities;
+3. the whole pipeline (``generate_corruptions`` on a subset, all 19 corruptions) with 1
+   and 2 worker processes, for each preset, extrapolated to the full set.
 
-Run: ``python benchmarks/bench_corruptions.py [--images 60] [--subset 200]``. Uses the
-Fashion-MNIST test set when it is installed, else grayscale synthetic images.
+Run: ``python benchmarks/bench_corruptions.py [--images 60] [--preset-images 500]
+[--subset 200] [--parts 1,2,3]``. Uses the Fashion-MNIST test set when it is installed,
+else grayscale synthetic images.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import warnings
 import numpy as np
 
 from probmoll.data import load_dataset
-from probmoll.data.corruptions import ALL_CORRUPTIONS, generate_corruptions
-from probmoll.data.corruptions.kernels import corrupt_range, image_seed
+from probmoll.data.corruptions import ALL_CORRUPTIONS, BENCHMARK_CORRUPTIONS, generate_corruptions
+from probmoll.data.corruptions.kernels import corrupt_range, image_seed, warm_up
 
 FULL_IMAGES, SEVERITIES = 10_000, 5
+PRESETS = ("imagenet-c", "cifar10-c")
 
 
 def source_split():
@@ -66,20 +72,9 @@ def per_corruption(images: np.ndarray) -> list[tuple[str, float, float]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--images", type=int, default=60, help="images per corruption and severity in part 1"
-    )
-    parser.add_argument(
-        "--subset", type=int, default=200, help="images of the pipeline runs in part 2"
-    )
-    args = parser.parse_args()
-    split, description = source_split()
-    print(f"source: {description}; cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f}")
-
-    rows = per_corruption(np.asarray(split.images[: args.images]))
-    print(f"\n1) single process, {args.images} images x {SEVERITIES} severities per corruption")
+def part_one(split, count: int) -> None:
+    rows = per_corruption(np.asarray(split.images[:count]))
+    print(f"\n1) single process, {count} images x {SEVERITIES} severities per corruption")
     print(f"{'corruption':<20}{'package img/s':>15}{'probmoll img/s':>16}{'ratio':>8}")
     total_package = total_ours = 0.0
     for name, package, ours in rows:
@@ -94,24 +89,93 @@ def main() -> None:
         f"(ratio {total_package / total_ours:.2f})"
     )
 
-    print(
-        f"\n2) generate_corruptions, {args.subset} images x 19 corruptions x "
-        f"{SEVERITIES} severities"
-    )
+
+def per_preset(images: np.ndarray) -> dict[str, dict[str, float]]:
+    """images/s of each corruption (all severities) per preset, single process."""
+    warm_up()
+    rates: dict[str, dict[str, float]] = {preset: {} for preset in PRESETS}
+    for name in ALL_CORRUPTIONS:
+        for preset in PRESETS:
+            for severity in (1, 3):  # warm-up: imports, caches (frost photographs, disks)
+                corrupt_range(images, name, severity, 0, 2, 0, preset=preset)
+            start = time.perf_counter()
+            with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # the package's spatter
+                for severity in range(1, SEVERITIES + 1):
+                    corrupt_range(images, name, severity, 0, len(images), 0, preset=preset)
+            rates[preset][name] = len(images) * SEVERITIES / (time.perf_counter() - start)
+    return rates
+
+
+def report_presets(rates: dict[str, dict[str, float]], count: int) -> None:
+    print(f"\n2) single process, {count} images x {SEVERITIES} severities per corruption")
+    header = "".join(f"{p + ' img/s':>18}{'min':>7}" for p in PRESETS)
+    print(f"{'corruption':<20}{header}   (min: 10,000 images x 5 severities, one core)")
+    calls = FULL_IMAGES * SEVERITIES
+    for name in ALL_CORRUPTIONS:
+        cells = "".join(
+            f"{rates[p][name]:>18.0f}{calls / rates[p][name] / 60:>7.2f}" for p in PRESETS
+        )
+        print(f"{name:<20}{cells}")
+    for label, names in (("15 benchmark", BENCHMARK_CORRUPTIONS), ("all 19", ALL_CORRUPTIONS)):
+        totals = {p: sum(calls / rates[p][n] for n in names) / 60 for p in PRESETS}
+        print(
+            f"projected, {label} corruptions: "
+            + ", ".join(
+                f"{p} {totals[p]:.1f} min on one core ({totals[p] / 2:.1f} min ideal on 2)"
+                for p in PRESETS
+            )
+        )
+
+
+def pipeline(split, subset: int, preset: str) -> dict[int, float]:
     timings = {}
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
-            generate_corruptions(split, out, subset=args.subset, workers=workers, progress=False)
+            generate_corruptions(
+                split, out, subset=subset, workers=workers, progress=False, preset=preset
+            )
             timings[workers] = time.perf_counter() - start
-        rate = args.subset * len(ALL_CORRUPTIONS) * SEVERITIES / timings[workers]
+        rate = subset * len(ALL_CORRUPTIONS) * SEVERITIES / timings[workers]
         projected = FULL_IMAGES * len(ALL_CORRUPTIONS) * SEVERITIES / rate
         print(
-            f"workers={workers}: {timings[workers]:.1f} s ({rate:.0f} img/s, "
+            f"{preset}, workers={workers}: {timings[workers]:.1f} s ({rate:.0f} img/s, "
             "pool start-up included); "
             f"projected full set: {projected / 60:.1f} min"
         )
-    print(f"speed-up of 2 workers over 1: {timings[1] / timings[2]:.2f}")
+    print(f"{preset}: speed-up of 2 workers over 1: {timings[1] / timings[2]:.2f}")
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--images", type=int, default=60, help="images per corruption and severity in part 1"
+    )
+    parser.add_argument(
+        "--preset-images", type=int, default=500, help="images per corruption in part 2"
+    )
+    parser.add_argument(
+        "--subset", type=int, default=200, help="images of the pipeline runs in part 3"
+    )
+    parser.add_argument("--parts", default="1,2,3", help="which parts to run (default 1,2,3)")
+    args = parser.parse_args()
+    parts = {int(p) for p in args.parts.split(",")}
+    split, description = source_split()
+    print(f"source: {description}; cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f}")
+    if 1 in parts:
+        part_one(split, args.images)
+    if 2 in parts:
+        images = np.ascontiguousarray(split.images[: args.preset_images])
+        report_presets(per_preset(images), len(images))
+    if 3 in parts:
+        print(
+            f"\n3) generate_corruptions, {args.subset} images x 19 corruptions x "
+            f"{SEVERITIES} severities"
+        )
+        for preset in PRESETS:
+            pipeline(split, args.subset, preset)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from probmoll.data.corruptions.presets import PRESET_CHOICES
 from probmoll.evaluate.model import evaluate_model
 from probmoll.evaluate.output import (
     EVALUATIONS_DIR,
@@ -82,6 +83,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="published sets: their folder (or its parent); generated sets: where to write "
         "them (default: in the cache)",
+    )
+    parser.add_argument(
+        "--preset",
+        choices=PRESET_CHOICES,
+        default="auto",
+        help="severity constants of a generated set: cifar10-c or tinyimagenet-c (those of "
+        "the published sets' scripts), imagenet-c (imagecorruptions'); auto (default): "
+        "cifar10-c up to 32 px, tinyimagenet-c up to 64 px, else imagenet-c",
     )
     parser.add_argument(
         "--severities",
@@ -248,6 +257,7 @@ _OPTIONS = (
     ("--cache-dir", "cache_dir"),
     ("--corruptions", "corruptions"),
     ("--corruptions-root", "corruptions_root"),
+    ("--preset", "preset"),
     ("--severities", "severities"),
     ("--include-heldout", "include_heldout"),
     ("--subset", "subset"),
@@ -318,6 +328,7 @@ def _run(args: argparse.Namespace) -> int:
         severities=args.severities,
         include_heldout=args.include_heldout,
         subset=args.subset,
+        preset=args.preset,
     )
     out_dir = Path(args.out) if args.out else checkpoint_path.parent / EVALUATIONS_DIR / name
     record = evaluation_record(
@@ -329,6 +340,7 @@ def _run(args: argparse.Namespace) -> int:
         data_root=args.data_root,
         corruptions=args.corruptions,
         corruptions_root=args.corruptions_root,
+        corruption_preset=args.preset,
         severities=None if args.severities is None else sorted(set(args.severities)),
         include_heldout=bool(args.include_heldout),
         subset=args.subset,
@@ -354,6 +366,7 @@ def _run(args: argparse.Namespace) -> int:
             subset=args.subset,
             include_heldout=args.include_heldout,
             progress=not args.no_progress,
+            preset=args.preset,
         )
         # Not a repeat of open_corruptions' check: that one bounds the labels by the clean
         # split's class list (an npz file's "classes" may be longer than the model's), this
@@ -394,6 +407,8 @@ def _run(args: argparse.Namespace) -> int:
         "corruptions": args.corruptions,
         "corruptions_root": args.corruptions_root,
         "reference_errors": args.reference_errors,
+        # The severity constants the corrupted set was made with (None: unknown or none).
+        "corruption_preset": None if corrupted is None else corrupted.preset,
     }
     results["evaluation"] = record
     title = checkpoint_path.parent.name or "Evaluation"

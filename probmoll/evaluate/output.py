@@ -56,6 +56,8 @@ SAME_EVALUATION_KEYS = (
     "include_heldout",
     "subset",
     "reference_errors",
+    "corruption_preset",
+    "precision",
 )
 _PART_CHARS = 40  # each part of a name at most, so that a name stays a readable length
 
@@ -81,6 +83,7 @@ def evaluation_name(
     severities: Sequence[int] | None,
     include_heldout: bool,
     subset: int | None,
+    preset: str | None = None,
 ) -> str:
     """The default folder name of an evaluation: what is evaluated, filesystem-safe.
 
@@ -96,6 +99,10 @@ def evaluation_name(
         Whether the held-out corruptions are evaluated too.
     subset : int or None
         The number of images per split and cell, ``None`` for all.
+    preset : str, optional
+        The corruption preset asked for; an explicit one (not ``"auto"``) is added to a
+        generated set's part (``generated-cifar10-c``), so that sets of two presets get
+        two folders.
 
     Returns
     -------
@@ -112,7 +119,10 @@ def evaluation_name(
     else:
         parts = [_name_part(data, "data") + "-test"]
     if corruptions.lower() != "none":
-        parts.append(_name_part(Path(corruptions).name or corruptions, "corruptions"))
+        part = _name_part(Path(corruptions).name or corruptions, "corruptions")
+        if corruptions.lower() == "generated" and preset not in (None, "auto"):
+            part += "-" + _name_part(preset, "preset")
+        parts.append(part)
         if severities:
             parts.append(_severity_part(severities))
         if include_heldout:

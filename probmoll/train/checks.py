@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check",
+    "check_corruption_preset",
     "check_corruptions",
     "check_dataset_options",
     "check_likelihood_copies",
@@ -166,6 +167,28 @@ def check_corruptions(spec: str, names: Sequence[str] | None) -> None:
         names is None or any(name in benchmark for name in names),
         f"eval.names = {list(names or ())} holds no benchmark corruption, so there is no "
         f"benchmark mean to report; add one of: {', '.join(benchmark)}",
+    )
+
+
+def check_corruption_preset(preset: str, spec: str) -> None:
+    """``eval.corruption_preset`` is a preset name, and not another preset than that of the
+    published set ``eval.corruptions`` names (CIFAR-100-C is the cifar10-c preset).
+
+    Imports no numpy or torch (:mod:`probmoll.data.corruptions.presets` is plain data).
+    """
+    from probmoll.data.corruptions.presets import PRESET_CHOICES, PUBLISHED_PRESETS
+
+    check(
+        preset in PRESET_CHOICES,
+        f"eval.corruption_preset = {preset!r} is not a corruption preset; valid choices: "
+        + ", ".join(PRESET_CHOICES),
+    )
+    published = PUBLISHED_PRESETS.get(spec)
+    check(
+        preset == "auto" or published is None or preset == published,
+        f"eval.corruption_preset = {preset!r} but eval.corruptions = {spec!r} was made with "
+        f"the {published!r} constants: the preset chooses those of a generated set; leave "
+        "it at 'auto' or use eval.corruptions = generated",
     )
 
 

@@ -42,6 +42,7 @@ from probmoll.likelihoods import LikelihoodConfig
 from probmoll.mollify import MollifyConfig
 from probmoll.train.checks import (
     check,
+    check_corruption_preset,
     check_corruptions,
     check_dataset_options,
     check_likelihood_copies,
@@ -172,6 +173,9 @@ class EvalConfig:
     # with imagecorruptions, cached); "cifar10-c", "cifar100-c", "tinyimagenet-c" (the
     # published sets, read from eval.root); or the folder of a set.
     corruptions: str = "none"
+    # Severity constants of a generated set: "auto" (cifar10-c up to 32 px, tinyimagenet-c
+    # up to 64 px, else imagenet-c), "imagenet-c", "cifar10-c" or "tinyimagenet-c".
+    corruption_preset: str = "auto"
     # Folder of a published -C set; None lets the loader search its default places.
     root: str | None = None
     # Evaluate on the first this many test images (and of each corruption cell); None: all.
@@ -407,6 +411,7 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         evaluation.every_epochs >= 0,
         f"eval.every_epochs must be >= 0, got {evaluation.every_epochs}",
     )
+    check_corruption_preset(evaluation.corruption_preset, evaluation.corruptions)
 
     _check_registered(config)
     check_machine(config.device, config.precision, config.tensorboard)

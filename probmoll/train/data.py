@@ -203,6 +203,7 @@ def check_evaluation(config: TrainConfig, test: Any) -> None:
             corruptions=None if evaluation.names is None else list(evaluation.names),
             include_heldout=evaluation.include_heldout,
             severities=list(evaluation.severities),
+            preset=evaluation.corruption_preset,
         )
     except (OSError, ValueError, TypeError) as error:
         message = " ".join(str(error).split()) or type(error).__name__

@@ -454,6 +454,7 @@ def _final_evaluation(
                 include_heldout=config.eval.include_heldout,
                 severities=list(config.eval.severities),
                 progress=progress,
+                preset=config.eval.corruption_preset,
             )
         results = evaluate_model(
             trainer.eval_model,
@@ -478,6 +479,8 @@ def _final_evaluation(
             "name": config.data.name,
             "corruptions": config.eval.corruptions,
             "corruptions_root": config.eval.root,
+            # The severity constants the corrupted set was made with (None: unknown or none).
+            "corruption_preset": None if corrupted is None else corrupted.preset,
         }
         results["run"] = {
             key: run_info.get(key)

@@ -450,7 +450,7 @@ def test_grayscale_keeps_channel_zero(tmp_path):
     # Impulse noise stays salt and pepper: only 0, 255 or the clean value (a luminance mix
     # of three independently noised channels would not).
     noisy, clean_values = np.asarray(sets.load("impulse_noise", 5)[0]), gray.images
-    assert np.isin(noisy, [0, 255]).mean() > 0.1
+    assert np.isin(noisy, [0, 255]).mean() > 0.05  # cifar10-c (auto at 32 px): amount 0.07
     assert ((noisy == 0) | (noisy == 255) | (noisy == clean_values)).all()
 
 
@@ -500,7 +500,7 @@ def test_open_generated_set_is_cached(clean, tmp_path):
     )
     assert (
         first.root.parent == tmp_path / "corruptions"
-        and "synthetic-test-32x32x3-n10-seed0" in first.root.name
+        and "synthetic-test-32x32x3-n10-cifar10-c-seed0" in first.root.name
     )
     stamp = (first.root / "contrast.npy").stat().st_mtime_ns
     again = open_corruptions(
@@ -548,12 +548,12 @@ def test_open_generated_cache_folder_ignores_a_whole_split_subset(clean, tmp_pat
     assert open_corruptions("generated", dataset=clean, subset=25, **options).root == full.root
     part = open_corruptions("generated", dataset=clean, subset=4, **options)
     assert part.root != full.root and part.num_images == 4
-    assert "-n4-seed0-" in part.root.name
+    assert "-n4-cifar10-c-seed0-" in part.root.name
 
 
 def test_default_set_name_changes_with_the_source_and_the_package(clean, monkeypatch):
     name = default_set_name(clean)
-    assert re.fullmatch(r"synthetic-test-32x32x3-n10-seed0-[0-9a-f]{12}", name)
+    assert re.fullmatch(r"synthetic-test-32x32x3-n10-cifar10-c-seed0-[0-9a-f]{12}", name)
     assert default_set_name(clean) == name  # stable
     # Same name, split, shape and size, other pixels: another folder, never a collision.
     other_pixels = DatasetSplit(

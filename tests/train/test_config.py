@@ -126,6 +126,11 @@ def test_shipped_configs_round_trip(path, tmp_path):
         (["likelihood.estimator=magic"], ["likelihood", "magic", "jensen"]),
         (["augment.policy=fcr+magic"], ["augment", "fcr+magic", "fcr+trivaug"]),
         (["eval.corruptions=imagenet-z"], ["eval.corruptions", "generated"]),
+        (["eval.corruption_preset=cifar"], ["eval.corruption_preset", "tinyimagenet-c"]),
+        (
+            ["eval.corruptions=cifar100-c", "eval.corruption_preset=imagenet-c"],
+            ["eval.corruption_preset", "cifar10-c"],
+        ),
         (["eval.severities=[0, 6]"], ["eval.severities"]),
         (["optim.lr=-0.1"], ["optim.lr"]),
         (["ema.decay=1.5"], ["ema.decay"]),

@@ -6,12 +6,20 @@
   order of the paper's Table 2, for reports; :data:`HELDOUT_CORRUPTIONS` -- the 4
   validation/tuning ones; :data:`CORRUPTION_CATEGORIES`, :func:`category_of`, and the
   severity levels :data:`SEVERITIES` with their check :func:`check_severities`.
-- :mod:`~probmoll.data.corruptions.kernels` -- the package's corruptions, two mended, and
-  the seeded corruption of a set's images (:func:`corrupt_image`, :func:`corrupt_range`).
+- :mod:`~probmoll.data.corruptions.presets` -- the severity constants of each corruption
+  as data, per preset: ``"imagenet-c"`` (the ``imagecorruptions`` package), ``"cifar10-c"``
+  and ``"tinyimagenet-c"`` (the scripts that made the published sets);
+  :func:`resolve_preset` turns ``"auto"`` into the preset made for an image size.
+- :mod:`~probmoll.data.corruptions.parametric` -- the 19 corruptions as functions of
+  (image, parameters), following the published scripts (the cifar10-c and tinyimagenet-c
+  presets).
+- :mod:`~probmoll.data.corruptions.kernels` -- the package's corruptions, three mended, and
+  the seeded corruption of a set's images for any preset (:func:`corrupt_image`,
+  :func:`corrupt_range`).
 - :mod:`~probmoll.data.corruptions.sets` -- :class:`CorruptedDataset` reads the
   CIFAR-10-C/CIFAR-100-C (``.npy``) and Tiny-ImageNet-C (JPEG folders) layouts lazily.
 - :mod:`~probmoll.data.corruptions.generate` -- :func:`generate_corruptions` writes a set
-  in the CIFAR-10-C layout for any split with ``imagecorruptions``, deterministically and
+  in the CIFAR-10-C layout for any split with a preset's constants, deterministically and
   in parallel; ``probmoll corrupt`` on the command line
   (:mod:`probmoll.data.corruptions.cli`).
 - :mod:`~probmoll.data.corruptions.reader` -- :func:`open_corruptions` maps
@@ -19,8 +27,8 @@
   :func:`check_corruption_set` checks, without reading images, that a set holds what an
   evaluation will ask of it.
 
-The modules import one another one way: names <- kernels <- generate -> sets; reader on
-top of generate and sets.
+The modules import one another one way: names <- presets <- parametric <- kernels <-
+generate -> sets; reader on top of generate and sets.
 """
 
 from .generate import default_set_name, generate_corruptions
@@ -38,6 +46,15 @@ from .names import (
     check_severities,
     list_corruptions,
 )
+from .presets import (
+    CORRUPTION_PRESETS,
+    PRESET_CHOICES,
+    PRESETS,
+    PUBLISHED_PRESETS,
+    CorruptionPreset,
+    get_preset,
+    resolve_preset,
+)
 from .reader import PUBLISHED_SETS, check_corruption_set, open_corruptions
 from .sets import CORRUPTION_KINDS, CorruptedDataset
 
@@ -46,12 +63,17 @@ __all__ = [
     "BENCHMARK_CORRUPTIONS",
     "CORRUPTION_CATEGORIES",
     "CORRUPTION_KINDS",
+    "CORRUPTION_PRESETS",
     "HELDOUT_CATEGORIES",
     "HELDOUT_CORRUPTIONS",
+    "PRESETS",
+    "PRESET_CHOICES",
+    "PUBLISHED_PRESETS",
     "PUBLISHED_SETS",
     "SEVERITIES",
     "TABLE2_ORDER",
     "CorruptedDataset",
+    "CorruptionPreset",
     "category_of",
     "check_corruption",
     "check_corruption_set",
@@ -60,7 +82,9 @@ __all__ = [
     "corrupt_range",
     "default_set_name",
     "generate_corruptions",
+    "get_preset",
     "image_seed",
     "list_corruptions",
     "open_corruptions",
+    "resolve_preset",
 ]

@@ -1,6 +1,7 @@
 """``probmoll corrupt``: generate a corruption benchmark for a dataset split.
 
-Example: the Fashion-MNIST test set (padded to 32x32), 19 corruptions x 5 severities::
+Example: the Fashion-MNIST test set (padded to 32x32), 19 corruptions x 5 severities, with
+CIFAR-10-C's constants (``--preset auto`` picks them for 32 px images)::
 
     probmoll corrupt --data fashion-mnist --split test --out runs/fmnist-c --workers 2
 
@@ -15,6 +16,8 @@ import ast
 import sys
 import time
 from pathlib import Path
+
+from .presets import PRESET_CHOICES
 
 __all__ = ["add_arguments", "run"]
 
@@ -82,6 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-heldout", action="store_true", help="leave out the 4 held-out corruptions"
     )
     parser.add_argument(
+        "--preset",
+        choices=PRESET_CHOICES,
+        default="auto",
+        help="severity constants: those of the scripts that made CIFAR-10-C (cifar10-c) or "
+        "Tiny-ImageNet-C (tinyimagenet-c), or imagecorruptions' ImageNet-C ones (imagenet-c); "
+        "auto (default): cifar10-c up to 32 px, tinyimagenet-c up to 64 px, else imagenet-c",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", help="replace a set made with other settings"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -121,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             "workers": args.workers,
             "include_heldout": not args.no_heldout,
             "progress": not args.no_progress,
+            "preset": args.preset,
         }
         if args.out is None:
             corrupted = open_corruptions(
@@ -138,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     print(
         f"{corrupted.root}: {len(corrupted.corruptions)} corruptions x {len(corrupted.severities)} "
-        f"severities x {corrupted.num_images} images ({elapsed:.1f} s)"
+        f"severities x {corrupted.num_images} images, preset {corrupted.preset} ({elapsed:.1f} s)"
     )
     return 0
 

@@ -1,15 +1,20 @@
 """Generate a corruption benchmark for any dataset split, in the CIFAR-10-C on-disk format.
 
-The corruptions are those of the ``imagecorruptions-imaug`` package (import name
-``imagecorruptions``), which implements ImageNet-C's 19 corruptions with ImageNet-C's
-severity constants. Output layout, identical to the published CIFAR-10-C so that
+The 19 corruptions are those of Hendrycks & Dietterich (2019), with the severity constants
+of a preset (:mod:`~probmoll.data.corruptions.presets`): ``"imagenet-c"`` (the
+``imagecorruptions-imaug`` package, import name ``imagecorruptions``, ImageNet-C's
+constants), ``"cifar10-c"`` or ``"tinyimagenet-c"`` (the constants and procedures of the
+scripts that made CIFAR-10-C/CIFAR-100-C and Tiny-ImageNet-C), or ``"auto"`` (the preset
+made for the image size: cifar10-c up to 32 px, tinyimagenet-c up to 64 px, else
+imagenet-c). Output layout, identical to the published CIFAR-10-C so that
 :class:`~probmoll.data.corruptions.CorruptedDataset` reads both:
 
 - ``<corruption>.npy``: uint8 ``(S * n, H, W, C)``, severity block ``b`` (the ``b``-th
   entry of ``severities``, 1..5 by default) in rows ``[b * n, (b + 1) * n)``;
 - ``labels.npy``: int64 ``(S * n,)``, the ``n`` labels repeated once per block;
-- ``manifest.json``: generator package and version, seed, source dataset/split/shape and
-  its sha256, subset, severities, and the size and sha256 of every file.
+- ``manifest.json``: generator package and version, preset and its parameter table (and
+  that table's sha256), seed, source dataset/split/shape and its sha256, subset,
+  severities, and the size and sha256 of every file.
 
 Every image is corrupted by :func:`~probmoll.data.corruptions.kernels.corrupt_range`, seeded
 per image (so the bytes depend on neither the number of workers nor the chunking, and a
@@ -22,9 +27,11 @@ thread pools whose locks a forked child inherits (a deadlock we observed). As wi
 spawn-based pool, a script calling this with ``workers > 1`` must guard its entry point
 with ``if __name__ == "__main__":``.
 
-Note: ImageNet-C's severity constants are harsher on 32x32 images than those Hendrycks &
-Dietterich used to build CIFAR-10-C, so errors on a generated set are not comparable with
-published CIFAR-10-C numbers; compare methods on the same set.
+Note: ImageNet-C's severity constants are much harsher on 32x32 images than those
+Hendrycks & Dietterich used to build CIFAR-10-C (Gaussian noise sigma 0.08-0.38 against
+0.04-0.10). Even with the cifar10-c preset a generated set is not the published one (other
+random draws, the package's motion blur instead of ImageMagick's), so compare methods on
+the same set.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from .kernels import (
     image_seed,
 )
 from .names import ALL_CORRUPTIONS, SEVERITIES, check_severities, resolve_corruptions
+from .presets import CORRUPTION_PRESETS, IMAGENET_C, check_preset, resolve_preset
 from .sets import CorruptedDataset
 
 __all__ = [
@@ -70,6 +78,7 @@ __all__ = [
     "resolve_corruptions",
     "set_name_from_settings",
     "set_settings",
+    "with_preset",
 ]
 
 #: The distribution that provides the corruptions (its version is part of a set's settings).
@@ -92,15 +101,13 @@ def _init_worker(source_path: str) -> None:
     cv2.setNumThreads(1)  # one process per core already; avoid oversubscription
 
 
-def _worker_task(task: tuple[str, int, int, int, int]) -> tuple[str, int, int, np.ndarray]:
-    corruption, severity, start, stop, seed = task
+def _worker_task(
+    task: tuple[str, int, int, int, int, str],
+) -> tuple[str, int, int, np.ndarray]:
+    corruption, severity, start, stop, seed, preset = task
     assert _WORKER_SOURCE is not None
-    return (
-        corruption,
-        severity,
-        start,
-        corrupt_range(_WORKER_SOURCE, corruption, severity, start, stop, seed),
-    )
+    images = corrupt_range(_WORKER_SOURCE, corruption, severity, start, stop, seed, preset=preset)
+    return corruption, severity, start, images
 
 
 def _check_seed(seed: int) -> int:
@@ -128,20 +135,26 @@ def default_set_name(
     subset: int | None = None,
     seed: int = 0,
     severities: Iterable[int] = SEVERITIES,
+    preset: str = "auto",
 ) -> str:
     """Folder name of a generated set in the probmoll cache.
 
-    ``<dataset>-<split>-<H>x<W>x<C>-n<n>-seed<seed>-<digest>``, where ``digest`` is a short
-    sha256 of every setting the manifest compares: the source images and labels (sha256 of
-    their bytes), their classes, the generator package and version, the seed and the
-    severities. A changed dataset or package therefore gets a new folder instead of
-    colliding with a set made from other settings.
+    ``<dataset>-<split>-<H>x<W>x<C>-n<n>-<preset>-seed<seed>-<digest>``, where ``preset``
+    is the resolved preset and ``digest`` a short sha256 of every setting the manifest
+    compares: the source images and labels (sha256 of their bytes), their classes, the
+    generator package and version, the preset's parameter table, the seed and the
+    severities. A changed dataset, package or preset therefore gets a new folder instead
+    of colliding with a set made from other settings.
     """
-    return set_name_from_settings(split, set_settings(split, subset, seed, severities))
+    return set_name_from_settings(split, set_settings(split, subset, seed, severities, preset))
 
 
 def set_settings(
-    split: DatasetSplit, subset: int | None, seed: int, severities: Iterable[int]
+    split: DatasetSplit,
+    subset: int | None,
+    seed: int,
+    severities: Iterable[int],
+    preset: str = "auto",
 ) -> dict[str, Any]:
     """The manifest settings of a set generated from ``split``.
 
@@ -158,22 +171,27 @@ def set_settings(
         The set's seed, ``>= 0``.
     severities : iterable of int
         Severity levels (checked by :func:`~probmoll.data.corruptions.names.check_severities`).
+    preset : str, default "auto"
+        A name of :data:`~probmoll.data.corruptions.presets.PRESET_CHOICES`; ``"auto"`` is
+        resolved from the split's image size.
 
     Returns
     -------
     dict
         What ``manifest.json`` records about the set's making: generator package and
-        version, seeding and grayscale rules, seed, severities, and the source (dataset,
-        split, subset, classes, sha256 of its images and labels).
+        version, preset and its parameter table, seeding and grayscale rules, seed,
+        severities, and the source (dataset, split, subset, classes, sha256 of its images
+        and labels).
     """
     if not isinstance(split, DatasetSplit):
         raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
     severities = check_severities(severities)
     seed = _check_seed(seed)
+    preset = resolve_preset(preset, split.image_size)
     total = len(split)
     subset = _resolve_subset(subset, total)
     source = split if subset is None else split.subset(subset)
-    return _settings(source, total, subset, seed, severities)
+    return _settings(source, total, subset, seed, severities, preset)
 
 
 def set_name_from_settings(split: DatasetSplit, settings: dict[str, Any]) -> str:
@@ -182,7 +200,7 @@ def set_name_from_settings(split: DatasetSplit, settings: dict[str, Any]) -> str
     height, width = split.image_size
     name = (
         f"{split.name}-{split.split}-{height}x{width}x{split.in_channels}"
-        f"-n{settings['num_images']}"
+        f"-n{settings['num_images']}-{settings['preset']}"
         f"-seed{seed}-{digest(settings, 12)}"
     )
     return name.replace("/", "_").replace(os.sep, "_")
@@ -197,13 +215,38 @@ def _array_sha256(array: np.ndarray, chunk: int = 4096) -> str:
     return hasher.hexdigest()
 
 
+# How each preset's images are computed, for the manifest. The imagenet-c entry is what
+# manifests said before presets existed, so those sets keep their settings.
+_KERNEL_NOTES: dict[str, dict[str, Any]] = {
+    "imagenet-c": {
+        "constants": "ImageNet-C severity constants as implemented by the package",
+        "kernels": {
+            "frost": "resized photographs cached per process; output identical to the package",
+            "zoom_blur": "computed a chunk at a time; output identical to the package",
+            "spatter": "as the package, but an empty liquid layer (0/0 in the package) "
+            "leaves the image unchanged",
+        },
+    },
+    **{
+        name: {
+            "constants": f"{CORRUPTION_PRESETS[name].source} (see 'parameters')",
+            "kernels": "probmoll.data.corruptions.parametric: the script's procedures with "
+            "the package's helpers (its motion blur instead of ImageMagick's, its numba "
+            "glass-blur shuffle); an empty spatter layer leaves the image unchanged",
+        }
+        for name in ("cifar10-c", "tinyimagenet-c")
+    },
+}
+
+
 def _settings(
-    split: DatasetSplit, total: int, subset: int | None, seed: int, severities
+    split: DatasetSplit, total: int, subset: int | None, seed: int, severities, preset: str
 ) -> dict[str, Any]:
     try:
         version = importlib.metadata.version(PACKAGE)
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a dependency
         version = "unknown"
+    table = CORRUPTION_PRESETS[preset]
     return {
         "format": MANIFEST_FORMAT,
         "layout": "cifar-c",
@@ -211,14 +254,11 @@ def _settings(
             "package": PACKAGE,
             "version": version,
             "import_name": "imagecorruptions",
-            "constants": "ImageNet-C severity constants as implemented by the package",
-            "kernels": {
-                "frost": "resized photographs cached per process; output identical to the package",
-                "zoom_blur": "computed a chunk at a time; output identical to the package",
-                "spatter": "as the package, but an empty liquid layer (0/0 in the package) "
-                "leaves the image unchanged",
-            },
+            **_KERNEL_NOTES[preset],
         },
+        "preset": preset,
+        "parameters": table.table(),
+        "parameters_sha256": table.digest(),
         "seed": int(seed),
         "seeding": SEEDING_RULE,
         "grayscale": GRAYSCALE_RULE,
@@ -271,12 +311,13 @@ def generate_corruptions(
     workers: int | None = None,
     include_heldout: bool = True,
     *,
+    preset: str = "auto",
     chunk_size: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
     _precomputed_settings: dict[str, Any] | None = None,
 ):
-    """Corrupt a dataset split with imagecorruptions and write a CIFAR-10-C style set.
+    """Corrupt a dataset split and write a CIFAR-10-C style set.
 
     Parameters
     ----------
@@ -301,6 +342,10 @@ def generate_corruptions(
         ``if __name__ == "__main__":`` guard (see the module notes).
     include_heldout : bool
         Whether the default corruption list includes the held-out four.
+    preset : {"auto", "imagenet-c", "cifar10-c", "tinyimagenet-c"}
+        The severity constants (:mod:`~probmoll.data.corruptions.presets`); ``"auto"``
+        picks by image size: ``cifar10-c`` up to 32 px, ``tinyimagenet-c`` up to 64 px,
+        else ``imagenet-c``. Recorded in the manifest with its parameter table.
     chunk_size : int, optional
         Images per task sent to a worker (default: about a quarter of ``n / workers``,
         between 16 and 500).
@@ -308,16 +353,17 @@ def generate_corruptions(
         Show a tqdm progress bar.
     overwrite : bool
         Replace a set in ``out_dir`` made with different settings (seed, source, severities,
-        package version) instead of raising.
+        preset, package version) instead of raising.
 
     Returns
     -------
     CorruptedDataset
-        Reader over ``out_dir``.
+        Reader over ``out_dir``; its ``preset`` is the resolved preset.
     """
     if not isinstance(split, DatasetSplit):
         raise TypeError(f"split must be a DatasetSplit, got {type(split).__name__}")
     check_image_size(split.image_size)
+    preset = resolve_preset(check_preset(preset), split.image_size)
     names = resolve_corruptions(corruptions, include_heldout)
     severities = check_severities(severities)
     seed = _check_seed(seed)
@@ -334,7 +380,7 @@ def generate_corruptions(
     # open_corruptions passes the settings it hashed for the set's name (set_settings):
     # computing them hashes every source image, which should not happen twice on a cache hit.
     settings = (
-        _settings(split, total, subset, seed, severities)
+        _settings(split, total, subset, seed, severities, preset)
         if _precomputed_settings is None
         else _precomputed_settings
     )
@@ -355,6 +401,7 @@ def generate_corruptions(
             todo,
             severities,
             seed,
+            preset,
             out_dir,
             manifest,
             manifest_path,
@@ -375,9 +422,13 @@ def _open_manifest(
             raise ValueError(
                 f"{str(path)!r} is not valid JSON ({error}); delete it to regenerate"
             ) from error
+        legacy = "preset" not in manifest
+        manifest = with_preset(manifest)
         old = {k: manifest.get(k) for k in settings}
         if old == settings:
             manifest.setdefault("files", {})
+            if legacy:
+                atomic_write_json(path, manifest)  # now records its preset
             return manifest
         differing = sorted(k for k in settings if old.get(k) != settings[k])
         if not overwrite:
@@ -393,8 +444,31 @@ def _open_manifest(
     return manifest
 
 
+def with_preset(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` with the entries of its preset: those a manifest written before presets
+    existed leaves out (its set was made by the package's functions, an imagenet-c set)."""
+    if "preset" in manifest:
+        return manifest
+    return {
+        **manifest,
+        "preset": IMAGENET_C.name,
+        "parameters": IMAGENET_C.table(),
+        "parameters_sha256": IMAGENET_C.digest(),
+    }
+
+
 def _run(
-    source, todo, severities, seed, out_dir, manifest, manifest_path, workers, chunk_size, progress
+    source,
+    todo,
+    severities,
+    seed,
+    preset,
+    out_dir,
+    manifest,
+    manifest_path,
+    workers,
+    chunk_size,
+    progress,
 ):
     from tqdm.auto import tqdm
 
@@ -402,7 +476,7 @@ def _run(
     if chunk_size is None:
         chunk_size = min(500, max(16, math.ceil(n / (4 * workers))))
     tasks = [
-        (c, s, start, min(start + chunk_size, n), seed)
+        (c, s, start, min(start + chunk_size, n), seed, preset)
         for c in todo
         for s in severities
         for start in range(0, n, chunk_size)
@@ -427,8 +501,8 @@ def _run(
         results = pool.imap_unordered(_worker_task, tasks)
     else:
         results = (
-            (c, s, start, corrupt_range(source, c, s, start, stop, seed_))
-            for c, s, start, stop, seed_ in tasks
+            (c, s, start, corrupt_range(source, c, s, start, stop, seed, preset=preset))
+            for c, s, start, stop, seed, preset in tasks
         )
     total = len(todo) * len(severities) * n
     bar = tqdm(total=total, desc="corrupting", unit="img", disable=True if not progress else None)

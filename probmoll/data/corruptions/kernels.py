@@ -1,4 +1,12 @@
-"""Corruption kernels: imagecorruptions' functions, with two of them mended.
+"""Corruption kernels: the seeded corruption of a set's images, for every preset.
+
+The ``imagenet-c`` preset is imagecorruptions' own functions (three of them mended, see
+below); the ``cifar10-c`` and ``tinyimagenet-c`` presets are the kernels of
+:mod:`~probmoll.data.corruptions.parametric` with their tables
+(:mod:`~probmoll.data.corruptions.presets`). Seeding and grayscale rules are the same for
+all of them.
+
+The mends of the package's functions (``imagenet-c``):
 
 - ``frost`` is made fast. The package decodes a large frost photograph (up to 900x600)
   from disk and resizes it on *every* call: at 32x32 that is ~95% of its time and ~40% of
@@ -23,30 +31,32 @@ Every image of a generated set is corrupted by :func:`corrupt_range` (one image:
 :func:`corrupt_image`); :func:`~probmoll.data.corruptions.generate_corruptions` records
 both rules below in the set's manifest (:data:`SEEDING_RULE`, :data:`GRAYSCALE_RULE`).
 
-Determinism: image ``i`` of corruption ``c`` at severity ``s`` is corrupted after seeding
-numpy's global RNG (and passing ``seed=`` to the two corruptions that take one) with
-``SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0]``. The bytes
-therefore depend on neither the number of workers nor the chunking, and a ``subset=m``
-run equals the first ``m`` images of the full run.
+Determinism (every preset): image ``i`` of corruption ``c`` at severity ``s`` is corrupted
+after seeding numpy's global RNG (and passing ``seed=`` to the two corruptions that take
+one) with ``SeedSequence([seed, ALL_CORRUPTIONS.index(c), s, i]).generate_state(1)[0]``.
+The bytes therefore depend on neither the number of workers nor the chunking, and a
+``subset=m`` run equals the first ``m`` images of the full run.
 
-Grayscale (``C = 1``): the package corrupts 3-channel images (it replicates a 2-D input to
-3 channels and returns 3). The channel is replicated, the image corrupted, and channel 0
-(red) kept. Taking one channel keeps the per-pixel statistics of the channel-independent
-noises (Gaussian, shot, impulse, speckle); a luminance average would shrink Gaussian noise
-by a factor ~0.67 and turn impulse noise's salt and pepper into grey levels. For
-corruptions that act on all channels alike the three channels are equal anyway; the
-tinted overlays (frost, spatter) contribute their red channel.
+Grayscale (``C = 1``, every preset): the kernels corrupt 3-channel images (the package
+replicates a 2-D input to 3 channels and returns 3). The channel is replicated, the image
+corrupted, and channel 0 (red) kept. Taking one channel keeps the per-pixel statistics of
+the channel-independent noises (Gaussian, shot, impulse, speckle); a luminance average
+would shrink Gaussian noise by a factor ~0.67 and turn impulse noise's salt and pepper
+into grey levels. For corruptions that act on all channels alike the three channels are
+equal anyway; the tinted overlays (frost, spatter) contribute their red channel.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
 from collections.abc import Sequence
 
 import numpy as np
 
+from . import parametric
 from .names import ALL_CORRUPTIONS, check_corruption, check_severities
+from .parametric import frost_photograph
+from .presets import CORRUPTION_PRESETS, check_preset, resolve_preset
 
 __all__ = [
     "BATCH_KERNELS",
@@ -54,6 +64,7 @@ __all__ = [
     "MIN_SIZE",
     "SEEDING_RULE",
     "apply_corruption",
+    "apply_preset",
     "check_image_size",
     "corrupt_image",
     "corrupt_range",
@@ -75,7 +86,6 @@ MIN_SIZE = 32
 
 # imagecorruptions' frost: (weight of the image, weight of the frost layer) per severity.
 _FROST_MIXING = ((1.0, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))
-_FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 
 
 @functools.cache
@@ -83,11 +93,7 @@ def _frost_layer(index: int, height: int, width: int) -> np.ndarray:
     """The package's frost photograph ``index`` (BGR) rescaled for an image of (height, width)."""
     import cv2
 
-    resource = importlib.resources.files("imagecorruptions") / "frost" / _FROST_FILES[index]
-    with importlib.resources.as_file(resource) as path:
-        photo = cv2.imread(str(path))
-    if photo is None:
-        raise FileNotFoundError(f"imagecorruptions' frost image {str(resource)!r} is missing")
+    photo = frost_photograph(index)
     photo_h, photo_w = photo.shape[:2]
     # Same rule as the package: scale up only along a side the photograph is too small for
     # (the larger factor when both are), then by 1.1 so that a crop always fits.
@@ -215,6 +221,31 @@ def apply_corruption(image: np.ndarray, name: str, severity: int, seed: int) -> 
     return corrupt(image, severity=severity, corruption_name=name, **extra)
 
 
+def apply_preset(
+    image: np.ndarray, name: str, severity: int, seed: int, preset: str = "imagenet-c"
+) -> np.ndarray:
+    """:func:`apply_corruption` for any preset: ``"imagenet-c"`` is the package's functions,
+    the others :func:`probmoll.data.corruptions.parametric.corrupt_one` with their table.
+
+    ``preset`` is a name of :data:`~probmoll.data.corruptions.presets.PRESETS` (not
+    ``"auto"``); the other arguments are those of :func:`apply_corruption`.
+    """
+    if preset == "imagenet-c":
+        return apply_corruption(image, name, severity, seed)
+    return parametric.corrupt_one(image, name, severity, seed, CORRUPTION_PRESETS[preset])
+
+
+def _batch_kernel(name: str, severity: int, preset: str):
+    """``kernel(images (B, H, W, 3))`` of a corruption computed a chunk at a time, or None."""
+    if preset == "imagenet-c":
+        kernel = BATCH_KERNELS.get(name)
+        return None if kernel is None else functools.partial(kernel, severity=severity)
+    if name not in parametric.BATCH_KERNELS:
+        return None
+    table = CORRUPTION_PRESETS[preset]
+    return functools.partial(parametric.corrupt_batch, name=name, severity=severity, preset=table)
+
+
 def warm_up() -> None:
     """Import imagecorruptions and compile its numba kernel (both argument types), leaving
     numpy's global RNG as it was. Uses no OpenCV, so no thread pool is started."""
@@ -245,7 +276,13 @@ def check_image_size(size: Sequence[int]) -> None:
 
 
 def corrupt_image(
-    image: np.ndarray, corruption: str, severity: int, *, seed: int = 0, index: int = 0
+    image: np.ndarray,
+    corruption: str,
+    severity: int,
+    *,
+    seed: int = 0,
+    index: int = 0,
+    preset: str = "auto",
 ) -> np.ndarray:
     """Corrupt one uint8 ``(H, W, C)`` image exactly as a generated set does.
 
@@ -259,6 +296,10 @@ def corrupt_image(
         1 to 5.
     seed, index : int
         The set's seed and the image's index in the set (see :func:`image_seed`).
+    preset : str, default "auto"
+        The set's preset (:data:`~probmoll.data.corruptions.presets.PRESET_CHOICES`);
+        ``"auto"`` picks it from the image size
+        (:func:`~probmoll.data.corruptions.presets.resolve_preset`).
 
     Returns
     -------
@@ -266,6 +307,7 @@ def corrupt_image(
         ``uint8`` ``(H, W, C)``. numpy's global RNG state is restored afterwards.
     """
     check_corruption(corruption)
+    check_preset(preset)
     check_severities([severity])
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in (1, 3):
@@ -273,9 +315,12 @@ def corrupt_image(
             f"image must be uint8 (H, W, C) with C in (1, 3), got {image.dtype} {image.shape}"
         )
     check_image_size(image.shape[:2])
+    preset = resolve_preset(preset, image.shape[:2])
     state = np.random.get_state()  # noqa: NPY002  (the package draws from the global RNG)
     try:
-        return corrupt_range(image[None], corruption, severity, 0, 1, seed, first_index=index)[0]
+        return corrupt_range(
+            image[None], corruption, severity, 0, 1, seed, first_index=index, preset=preset
+        )[0]
     finally:
         np.random.set_state(state)  # noqa: NPY002
 
@@ -288,6 +333,7 @@ def corrupt_range(
     stop: int,
     seed: int,
     first_index: int = 0,
+    preset: str = "imagenet-c",
 ) -> np.ndarray:
     """Corrupt the images ``source[start:stop]`` as a generated set with ``seed`` does.
 
@@ -311,6 +357,9 @@ def corrupt_range(
         The set's seed.
     first_index : int, default 0
         Index in the set of row 0 of ``source``.
+    preset : str, default "imagenet-c"
+        The set's preset, resolved (a name of
+        :data:`~probmoll.data.corruptions.presets.PRESETS`, not ``"auto"``).
 
     Returns
     -------
@@ -318,17 +367,17 @@ def corrupt_range(
         ``uint8`` ``(stop - start, H, W, C)``.
     """
     channels = source.shape[-1]
-    if corruption in BATCH_KERNELS:
+    batch = _batch_kernel(corruption, severity, preset)
+    if batch is not None:
         images = np.asarray(source[start:stop])
         rgb = images if channels == 3 else np.repeat(images, 3, axis=3)
-        return np.ascontiguousarray(BATCH_KERNELS[corruption](rgb, severity)[..., :channels])
+        return np.ascontiguousarray(batch(rgb)[..., :channels])
     out = np.empty((stop - start, *source.shape[1:]), dtype=np.uint8)
     for row, i in enumerate(range(start, stop)):
         image = np.asarray(source[i])
         rgb = image if channels == 3 else np.repeat(image, 3, axis=2)
-        result = apply_corruption(
-            rgb, corruption, severity, image_seed(seed, corruption, severity, first_index + i)
-        )
+        index_seed = image_seed(seed, corruption, severity, first_index + i)
+        result = apply_preset(rgb, corruption, severity, index_seed, preset)
         if result.shape != rgb.shape:
             raise RuntimeError(
                 f"{corruption} at severity {severity} returned shape {result.shape} for an image "

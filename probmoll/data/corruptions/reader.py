@@ -19,7 +19,7 @@ from typing import Any
 from ..cache import default_cache_dir, default_data_root
 from ..dataset import DatasetSplit
 from ..registry import load_dataset
-from .generate import generate_corruptions, set_name_from_settings, set_settings
+from .generate import generate_corruptions, set_name_from_settings, set_settings, with_preset
 from .kernels import check_image_size
 from .names import (
     ALL_CORRUPTIONS,
@@ -28,6 +28,7 @@ from .names import (
     check_severities,
     resolve_corruptions,
 )
+from .presets import PUBLISHED_PRESETS, check_preset
 from .sets import CORRUPTION_KINDS, LAYOUTS, CorruptedDataset
 
 __all__ = [
@@ -38,7 +39,8 @@ __all__ = [
     "open_corruptions",
 ]
 
-# The published sets (Hendrycks & Dietterich, 2019) and the Zenodo records they come from.
+# The published sets (Hendrycks & Dietterich, 2019), the Zenodo records they come from, and
+# the preset of their constants (CIFAR-100-C was made like CIFAR-10-C).
 PUBLISHED_SETS: dict[str, dict[str, Any]] = {
     "cifar10-c": {
         "title": "CIFAR-10-C",
@@ -47,6 +49,7 @@ PUBLISHED_SETS: dict[str, dict[str, Any]] = {
         "image_size": (32, 32),
         "url": "https://zenodo.org/records/2535967",
         "archive": "CIFAR-10-C.tar",
+        "preset": PUBLISHED_PRESETS["cifar10-c"],
     },
     "cifar100-c": {
         "title": "CIFAR-100-C",
@@ -55,6 +58,7 @@ PUBLISHED_SETS: dict[str, dict[str, Any]] = {
         "image_size": (32, 32),
         "url": "https://zenodo.org/records/3555552",
         "archive": "CIFAR-100-C.tar",
+        "preset": PUBLISHED_PRESETS["cifar100-c"],
     },
     "tinyimagenet-c": {
         "title": "Tiny-ImageNet-C",
@@ -63,6 +67,7 @@ PUBLISHED_SETS: dict[str, dict[str, Any]] = {
         "image_size": (64, 64),
         "url": "https://zenodo.org/records/2536630",
         "archive": "Tiny-ImageNet-C.tar",
+        "preset": PUBLISHED_PRESETS["tinyimagenet-c"],
     },
 }
 
@@ -82,6 +87,7 @@ def open_corruptions(
     severities: Sequence[int] = SEVERITIES,
     workers: int | None = None,
     progress: bool = True,
+    preset: str = "auto",
 ) -> CorruptedDataset:
     """Open a corruption benchmark by name.
 
@@ -111,12 +117,28 @@ def open_corruptions(
         probmoll cache (decoded datasets and Tiny-ImageNet-C, default generated sets).
     seed, subset, corruptions, include_heldout, severities, workers, progress
         Generated sets: see :func:`~probmoll.data.corruptions.generate_corruptions`.
+    preset : {"auto", "imagenet-c", "cifar10-c", "tinyimagenet-c"}
+        Generated sets: the severity constants (``"auto"``: the preset made for the image
+        size). Other sets were made with a preset of their own (:attr:`CorruptedDataset.preset`:
+        a published set's, or the one a generated set's manifest names); a ``preset`` other
+        than ``"auto"`` must then be that one.
+
+    Returns
+    -------
+    CorruptedDataset
+        Its ``preset`` says which constants made it (None for a folder that does not say).
     """
+    check_preset(preset)
     key = spec.lower() if isinstance(spec, str) else None
     if key not in PUBLISHED_SETS and key != "generated":
         path = Path(spec)
         if path.is_dir():
-            found = CorruptedDataset(path, kind="auto", cache_dir=cache_dir)
+            # A folder without a manifest named like a published set is taken to be it.
+            named = {v["folder"]: v["preset"] for v in PUBLISHED_SETS.values()}
+            found = CorruptedDataset(
+                path, kind="auto", cache_dir=cache_dir, preset=named.get(path.resolve().name)
+            )
+            _check_set_preset(found, preset)
             if isinstance(dataset, DatasetSplit):
                 found.check_labels(dataset.labels, dataset.num_classes, what=_describe(dataset))
             return found
@@ -160,7 +182,9 @@ def open_corruptions(
             image_size=info["image_size"],
             classes=classes,
             cache_dir=cache_dir,
+            preset=info["preset"],
         )
+        _check_set_preset(published, preset)
         if isinstance(dataset, DatasetSplit):
             published.check_labels(dataset.labels, dataset.num_classes, what=_describe(dataset))
         return published
@@ -178,7 +202,7 @@ def open_corruptions(
         settings = None
         if root is None:
             # Computed once (it hashes every source image) for the name and the manifest.
-            settings = set_settings(dataset, subset, seed, severities)
+            settings = set_settings(dataset, subset, seed, severities, preset)
             name = set_name_from_settings(dataset, settings)
             root = default_cache_dir(cache_dir) / "corruptions" / name
         return generate_corruptions(
@@ -191,6 +215,7 @@ def open_corruptions(
             workers=workers,
             include_heldout=include_heldout,
             progress=progress,
+            preset=preset,
             _precomputed_settings=settings,
         )
     raise ValueError(
@@ -208,6 +233,7 @@ def check_corruption_set(
     corruptions: Sequence[str] | None = None,
     include_heldout: bool = False,
     severities: Sequence[int] = SEVERITIES,
+    preset: str = "auto",
 ) -> None:
     """Check, cheaply, that :func:`open_corruptions` and an evaluation of ``dataset`` on
     the set will work: what a training run checks before its first step.
@@ -225,7 +251,7 @@ def check_corruption_set(
         As for :func:`open_corruptions`; ``"none"`` checks nothing.
     dataset : DatasetSplit
         The clean split to be evaluated (after any subset).
-    root, cache_dir, corruptions, include_heldout, severities
+    root, cache_dir, corruptions, include_heldout, severities, preset
         As for :func:`open_corruptions` and
         :func:`probmoll.evaluate.evaluate_model`.
 
@@ -236,6 +262,7 @@ def check_corruption_set(
     """
     if isinstance(spec, str) and spec.lower() == "none":
         return
+    check_preset(preset)
     severities = check_severities(severities)
     if isinstance(spec, str) and spec.lower() == "generated":
         check_image_size(dataset.image_size)
@@ -252,9 +279,9 @@ def check_corruption_set(
             )
         manifest_path = None if root is None else Path(root) / "manifest.json"
         if manifest_path is not None and manifest_path.is_file():
-            settings = set_settings(dataset, None, 0, severities)
+            settings = set_settings(dataset, None, 0, severities, preset)
             try:
-                manifest = json.loads(manifest_path.read_text())
+                manifest = with_preset(json.loads(manifest_path.read_text()))
             except ValueError as error:
                 raise ValueError(
                     f"{str(manifest_path)!r} is not valid JSON ({error}); delete it to regenerate"
@@ -266,13 +293,23 @@ def check_corruption_set(
                     f"(differing: {differing}); choose another folder or delete that set"
                 )
         return
-    found = open_corruptions(spec, root=root, dataset=dataset, cache_dir=cache_dir)
+    found = open_corruptions(spec, root=root, dataset=dataset, cache_dir=cache_dir, preset=preset)
     found.check_cells(
         corruptions,
         severities,
         include_heldout=include_heldout,
         image_shape=dataset.images.shape[1:],
     )
+
+
+def _check_set_preset(found: CorruptedDataset, preset: str) -> None:
+    """Raise a ValueError when ``preset`` asks for other constants than ``found`` was made with."""
+    if preset != "auto" and found.preset is not None and found.preset != preset:
+        raise ValueError(
+            f"corruption set {str(found.root)!r} was made with the {found.preset!r} preset, not "
+            f"{preset!r}: the preset chooses the constants of a generated set; leave it at "
+            "'auto' or ask for a generated set"
+        )
 
 
 def _describe(split: DatasetSplit) -> str:

@@ -106,6 +106,9 @@ class CorruptedDataset:
         ``tinyimagenet-c`` only: wnids in label order (default: sorted wnids found).
     cache_dir : path-like, optional
         ``tinyimagenet-c`` only: where decoded JPEGs are cached.
+    preset : str, optional
+        The severity preset the set was made with, when known from elsewhere (a published
+        set's name); a generated set's manifest says it itself.
 
     Attributes
     ----------
@@ -115,6 +118,10 @@ class CorruptedDataset:
         Severities present.
     manifest : dict or None
         ``manifest.json`` of a generated set.
+    preset : str or None
+        The severity preset (:mod:`~probmoll.data.corruptions.presets`): a generated set's,
+        from its manifest (``"imagenet-c"`` for sets made before presets existed), else the
+        ``preset`` given; None when unknown.
     """
 
     def __init__(
@@ -125,6 +132,7 @@ class CorruptedDataset:
         image_size: int | Sequence[int] | None = None,
         classes: Sequence[str] | None = None,
         cache_dir: str | os.PathLike | None = None,
+        preset: str | None = None,
     ):
         self.root = Path(root).expanduser()
         self.image_size = parse_size(image_size, "image_size")
@@ -147,6 +155,11 @@ class CorruptedDataset:
             self._init_npy()
         else:
             self._init_jpeg_folders(classes)
+        # A generated set's manifest names its preset; before presets existed, the
+        # package's constants (imagenet-c) were the only ones.
+        self.preset = (
+            self.manifest.get("preset", "imagenet-c") if self.manifest is not None else preset
+        )
 
     # ---------------------------------------------------------------- cifar-c
     def _init_npy(self) -> None:
@@ -482,7 +495,8 @@ class CorruptedDataset:
                     raise ValueError(f"{str(path)!r} does not match the sha256 in manifest.json")
 
     def __repr__(self) -> str:
+        preset = "" if self.preset is None else f", preset={self.preset!r}"
         return (
             f"CorruptedDataset(root={str(self.root)!r}, kind={self.kind!r}, "
-            f"corruptions={len(self.corruptions)}, severities={list(self.severities)})"
+            f"corruptions={len(self.corruptions)}, severities={list(self.severities)}{preset})"
         )
