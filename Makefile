@@ -24,7 +24,7 @@ data:
 demo: $(STAMP) data
 	$(PY) -m probmoll demo --download --out runs/demo
 	$(PY) -m probmoll sweep experiments/grids/main.yaml
-	@echo "figures: runs/demo/; per-run metrics.json, report.md and plots: runs/main/*/"
+	@echo "figures: runs/demo/; off vs on per severity: runs/main/severity.png; per-run metrics.json, report.md and plots: runs/main/*/"
 
 test: $(STAMP) data
 	$(PY) -m pytest -q

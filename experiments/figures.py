@@ -64,12 +64,13 @@ def scatter_figure(
 
 
 def severity_figure(groups: Mapping[tuple[str, ...], list[Run]], path: Path) -> Path:
-    """Error, NLL and ECE against severity, the seed-0 (first) run of each setting.
+    """Error, NLL and ECE against severity, a line per setting: the mean over its seeds,
+    shaded ± the sample standard deviation (Figs. 9-10).
 
     Parameters
     ----------
     groups : mapping of label tuple to list of Run
-        The runs of each setting; the first run of each is drawn.
+        The runs of each setting.
     path : Path
         The PNG file written.
 
@@ -78,10 +79,7 @@ def severity_figure(groups: Mapping[tuple[str, ...], list[Run]], path: Path) -> 
     Path
         ``path``.
     """
-    from probmoll.evaluate.plots import plot_severity_curves
+    from probmoll.train.collect import plot_severity_spread
 
-    figure = plot_severity_curves(
-        {"/".join(key): members[0].metrics for key, members in groups.items()}
-    )
-    save_figure(figure, path, dpi=90)
-    return path
+    runs = {"/".join(key): [run.metrics for run in members] for key, members in groups.items()}
+    return plot_severity_spread(runs, path, title="mean over seeds (shaded: ± sample std)")

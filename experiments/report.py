@@ -3,7 +3,8 @@
 Every number in the report comes from a run's ``metrics.json`` (written by the final
 evaluation of ``probmoll train``) and every provenance field from its ``run.json``;
 nothing is typed in by hand. The paper's own figures, shown beside ours for comparison,
-come from ``experiments/paper_reference.yaml`` (a transcription of its Tables 1 and 3).
+come from ``experiments/paper_reference.yaml`` (a transcription of its Tables 1-5 and of
+what its text says about the figures).
 
 Two steps::
 
@@ -15,7 +16,8 @@ Two steps::
 folder (``runs/<grid>/<run>/``) to ``results/<grid>/<run>/``. The report is then built
 from ``results/`` alone, so it can be regenerated from the repository. ``--grid`` selects
 other grid files (e.g. the paper-scale ``experiments/grids/paper-*.yaml`` once they ran);
-the default is the CPU-sized grids run on this machine.
+the default is the CPU-scale grids (``DEFAULT_GRIDS``). ``experiments/reproduce.py all``
+rebuilds this report too, after running what is missing.
 
 For each grid the report holds: what ran (finished runs out of the grid's points), a
 summary table in the layout of the paper's Table 1 (error and ECE in %, NLL in nats; mean
@@ -23,8 +25,11 @@ and sample standard deviation over seeds), errors per corruption category
 and type (Table 2), metrics per severity (Figs. 9-10), paired differences against a
 reference setting with the fraction of seeds that agree in sign, the paper's claims
 checked against those differences, the paper's numbers for the same augmentation, a
-scatter of clean against corrupted metrics (Fig. 5) and severity curves (PNG), and the
-provenance of every run (command, config, git commit, seed, steps, wall time, device).
+scatter of clean against corrupted metrics (Fig. 5) and severity curves (mean ± std over
+seeds, PNG), and the provenance of every run (command, config, git commit, seed, steps,
+wall time, device). A grid that borrows a re-evaluated baseline (``experiments/study.py``,
+Table 2) shows those runs as its own setting. Last, every claim of the paper the grids
+test, with the verdict rule (``experiments/claim_checks.py``).
 
 This file assembles the report; the parts live beside it: ``experiments/runs.py`` (loading
 runs, statistics over seeds, provenance), ``experiments/claims.py`` (the paper's claims
@@ -46,6 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
     sys.path.insert(0, str(REPO))
 
+from experiments.claim_checks import claims_section  # noqa: E402
 from experiments.claims import (  # noqa: E402
     EXTRA_CONTRASTS,
     MOLLIFICATION_CLAIMS,
@@ -76,6 +82,7 @@ from experiments.runs import (  # noqa: E402
     is_cifar10_jpeg,
     load_runs,
 )
+from experiments.study import BASELINES, load_baseline_runs, study_of  # noqa: E402
 from experiments.tables import (  # noqa: E402
     SUMMARY_COLUMNS,
     claims_table,
@@ -96,6 +103,7 @@ from experiments.tables import (  # noqa: E402
 )
 from probmoll.train.results import mean_std  # noqa: E402
 from probmoll.train.sweep import SweepSpec, load_sweep  # noqa: E402
+from probmoll.utils.config import ConfigError  # noqa: E402
 from probmoll.utils.io import atomic_write_text, read_json  # noqa: E402
 
 # The report's tables as lists of lines, under the name report.py exports them by.
@@ -133,6 +141,7 @@ __all__ = [
     "fig3_section",
     "format_stat",
     "grid_description",
+    "grid_runs",
     "grid_section",
     "group_runs",
     "is_cifar10_jpeg",
@@ -158,8 +167,13 @@ __all__ = [
 ]
 
 DEFAULT_GRIDS = (
-    "experiments/grids/cpu-fmnist-main.yaml",
+    "experiments/grids/cpu-table1-fmnist.yaml",
+    "experiments/grids/cpu-table2-fmnist.yaml",
+    "experiments/grids/cpu-fig6-fmnist.yaml",
+    "experiments/grids/cpu-table1-cifar10-jpeg.yaml",
+    "experiments/grids/cpu-budget-fmnist.yaml",
     "experiments/grids/cpu-objectives.yaml",
+    "experiments/grids/cpu-fmnist-main.yaml",
     "experiments/grids/cpu-cifar10-jpeg.yaml",
 )
 PAPER_REFERENCE = REPO / "experiments" / "paper_reference.yaml"
@@ -190,12 +204,19 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     reference : mapping
         The paper's numbers (``experiments/paper_reference.yaml``).
     """
-    runs = load_runs(spec, results_dir)
+    own = load_runs(spec, results_dir)
+    runs = grid_runs(spec, results_dir, own)
     grid_file = display_path(spec.path)
     lines = [f"## {spec.path.stem}", "", grid_description(spec.path), ""]
     lines += [f"Grid: `{grid_file}`; command: `probmoll sweep {grid_file}`.", ""]
-    missing = [p.name for p in spec.points if p.name not in {r.name for r in runs}]
-    lines.append(f"Finished runs: {len(runs)} of the grid's {len(spec.points)}.")
+    missing = [p.name for p in spec.points if p.name not in {r.name for r in own}]
+    lines.append(f"Finished runs: {len(own)} of the grid's {len(spec.points)}.")
+    if len(runs) > len(own):
+        baseline = BASELINES[spec.path.stem]
+        lines.append(
+            f"Setting `{baseline.axis}={baseline.label}`: {len(runs) - len(own)} run(s) of "
+            f"`{baseline.grid}` re-evaluated on this grid's test images (experiments/study.py)."
+        )
     if missing:
         lines.append(
             "Not run (or not finished) here: " + ", ".join(f"`{m}`" for m in missing) + "."
@@ -299,6 +320,15 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     return lines
 
 
+def grid_runs(spec: SweepSpec, results_dir: Path, own: Sequence[Run] | None = None) -> list[Run]:
+    """The grid's finished runs, after the re-evaluated baseline runs it borrows
+    (``experiments.study.BASELINES``), if any."""
+    own = list(own) if own is not None else load_runs(spec, results_dir)
+    if spec.path.stem in BASELINES:
+        return load_baseline_runs(spec.path.stem, results_dir) + own
+    return own
+
+
 def fig3_section(results_dir: Path) -> list[str]:
     """Fig. 3: the PNG information curves in ``results/fig3/*.json``, with a linear fit."""
     files = sorted((results_dir / "fig3").glob("fig3_*.json"))
@@ -347,9 +377,21 @@ def build_report(grids: Sequence[Path], results_dir: Path) -> str:
         "reproduces, and what was not run, is in `experiments/README.md`.",
         "",
     ]
+    runs_by_grid: dict[str, list[Run]] = {}
+    studies: dict[str, list[str]] = {}
     for grid in grids:
-        spec = load_sweep(grid)
+        try:
+            spec = load_sweep(grid)
+        except (ConfigError, OSError) as error:
+            lines += [f"## {Path(grid).stem}", "", f"The grid cannot be read: {error}", ""]
+            continue
         lines += grid_section(spec, results_dir, reference)
+        study = study_of(spec.path.stem)
+        if study is not None:
+            studies.setdefault(study, []).append(spec.path.stem)
+            runs_by_grid[spec.path.stem] = grid_runs(spec, results_dir)
+    if studies:
+        lines += claims_section(runs_by_grid, studies, reference)
     lines += fig3_section(results_dir)
     return "\n".join(lines).rstrip() + "\n"
 

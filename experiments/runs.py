@@ -35,6 +35,7 @@ __all__ = [
     "binomial_se",
     "collect_grid",
     "command_of",
+    "corruption_preset",
     "dataset_title",
     "describe_setup",
     "display_path",
@@ -229,3 +230,24 @@ def describe_setup(runs: Sequence[Run]) -> list[str]:
     if corruptions:
         lines.append(f"- corruption types: {', '.join(corruptions)}")
     return lines
+
+
+def corruption_preset(runs: Sequence[Run]) -> str:
+    """The corruption set the runs were evaluated on, for a table's heading.
+
+    ``data.corruption_preset`` of their ``metrics.json`` when recorded; for a generated set
+    without it, ``"imagenet-c (generated)"`` (the generator's constants before presets
+    existed); otherwise the published set's name. Different answers are joined with
+    ``" / "`` -- a table whose rows differ in this compares unlike things.
+    """
+    found = []
+    for run in runs:
+        data = run.metrics.get("data") or {}
+        preset, corruptions = data.get("corruption_preset"), data.get("corruptions")
+        if preset:
+            found.append(f"{preset} (generated)" if corruptions == "generated" else str(preset))
+        elif corruptions == "generated":
+            found.append("imagenet-c (generated)")
+        elif corruptions and corruptions != "none":
+            found.append(str(corruptions))
+    return " / ".join(dict.fromkeys(found)) or "none"

@@ -8,6 +8,12 @@ run: the path and what is wrong. The other runs are shown with their status (``n
 started``, ``running``, ``interrupted``, ``failed``) and not counted either.
 ``probmoll sweep`` prints the problems on stderr and still writes the tables for the
 runs it counts.
+
+When the counted runs were evaluated under corruptions, ``severity.png`` beside
+``results.md`` draws error, NLL and ECE against severity (0 = clean), one line per
+setting (every axis but ``collect.over``): the mean over its counted runs, shaded ± their
+sample standard deviation (:func:`plot_severity_spread`) -- e.g. mollification off
+against on, the comparison of the paper's Fig. 9.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import csv
 import dataclasses
 import io
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,7 +33,16 @@ from probmoll.train.state import RUN_INFO_NAME, read_run_status
 from probmoll.utils.io import atomic_write_text
 from probmoll.utils.tables import markdown_table
 
-__all__ = ["Collection", "collect_results", "status_summary"]
+__all__ = [
+    "SEVERITY_FIGURE",
+    "Collection",
+    "collect_results",
+    "plot_severity_spread",
+    "severity_spread",
+    "status_summary",
+]
+
+SEVERITY_FIGURE = "severity.png"
 
 
 class _Point(Protocol):
@@ -51,7 +67,8 @@ class Collection:
     Attributes
     ----------
     written : dict of str to Path
-        ``runs``, ``results`` and ``markdown``: the files written.
+        ``runs``, ``results`` and ``markdown``: the files written; ``figure`` too
+        (``severity.png``) when counted runs have corrupted results.
     statuses : dict of str to str
         Run name -> the status shown in ``runs.csv`` (``failed`` for a finished run
         whose ``metrics.json`` is missing or broken).
@@ -76,8 +93,8 @@ class Collection:
         return [name for name in self.statuses if name not in self.counted]
 
 
-def _read_point(point: _Point, metrics: Sequence[str]) -> tuple[str, dict | None, str | None]:
-    """``(status shown, {metric: value} or None when not counted, problem or None)``."""
+def _read_point(point: _Point) -> tuple[str, dict | None, str | None]:
+    """``(status shown, metrics.json content or None when not counted, problem or None)``."""
     run_dir = Path(point.config.out)
     status = read_run_status(run_dir)
     if status is None:
@@ -90,7 +107,7 @@ def _read_point(point: _Point, metrics: Sequence[str]) -> tuple[str, dict | None
         results = read_metrics(run_dir / METRICS_FILE)
     except ValueError as error:  # the message starts with the path
         return "failed", None, f"{error} (the run is shown as failed and not counted)"
-    return status, {metric: lookup(results, metric) for metric in metrics}, None
+    return status, results, None
 
 
 def _csv_text(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -111,7 +128,8 @@ def _percent(metric: str) -> bool:
 
 
 def collect_results(spec: _Sweep) -> Collection:
-    """Write ``runs.csv``, ``results.csv`` and ``results.md`` into the sweep folder.
+    """Write ``runs.csv``, ``results.csv``, ``results.md`` and (with corrupted results)
+    ``severity.png`` into the sweep folder.
 
     ``results.*`` group the runs by every axis but ``collect.over`` and report, per
     metric, the mean and sample standard deviation (``ddof = 1``; empty for a single
@@ -123,16 +141,21 @@ def collect_results(spec: _Sweep) -> Collection:
     metrics = list(spec.metrics)
     per_run = []
     statuses, counted, problems = {}, [], []
+    figure_groups: dict[str, list[Mapping[str, Any]]] = {}
+    group_axes = [axis for axis in spec.axes if axis != spec.over]
     for point in spec.points:
-        status, values, problem = _read_point(point, metrics)
+        status, results, problem = _read_point(point)
         statuses[point.name] = status
-        if values is not None:
+        values = None
+        if results is not None:
             counted.append(point.name)
+            values = {metric: lookup(results, metric) for metric in metrics}
+            label = ", ".join(f"{a}={point.labels[a]}" for a in group_axes) or spec.path.stem
+            figure_groups.setdefault(label, []).append(results)
         if problem is not None:
             problems.append(problem)
         per_run.append((point, status, values))
 
-    group_axes = [axis for axis in spec.axes if axis != spec.over]
     run_header = ["run", *spec.axes, "status", *metrics]
     run_rows = [
         [point.name, *(point.labels[a] for a in spec.axes), status]
@@ -183,6 +206,11 @@ def collect_results(spec: _Sweep) -> Collection:
         markdown_table(md_header, markdown_rows),
     ]
     written["markdown"] = atomic_write_text(spec.out / "results.md", "\n".join(lines) + "\n")
+    if any(severity_spread(members, "error")[0][1:] for members in figure_groups.values()):
+        title = f"{spec.path.stem}: mean{over} (shaded: ± sample standard deviation)"
+        written["figure"] = plot_severity_spread(
+            figure_groups, spec.out / SEVERITY_FIGURE, title=title
+        )
     empty = [
         metric
         for metric in metrics
@@ -197,3 +225,78 @@ def status_summary(statuses: Mapping[str, str]) -> str:
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
     return ", ".join(f"{count} {status}" for status, count in counts.items())
+
+
+def severity_spread(
+    runs: Sequence[Mapping[str, Any]], metric: str
+) -> tuple[list[int], list[float], list[float | None]]:
+    """``(severities, means, standard deviations)`` of one metric over runs.
+
+    Severity 0 is the clean split, then each severity's mean over the benchmark
+    corruptions (:func:`probmoll.evaluate.plots.severity_curve`), for the severities every
+    run has. The standard deviation is the sample one (``ddof = 1``), ``None`` for a
+    single run.
+    """
+    from probmoll.evaluate.plots import severity_curve
+
+    curves = [dict(zip(*severity_curve(results, metric), strict=True)) for results in runs]
+    if not curves:
+        return [], [], []
+    levels = sorted(set.intersection(*(set(curve) for curve in curves)))
+    means, stds = [], []
+    for level in levels:
+        mean, std = mean_std([curve[level] for curve in curves])
+        means.append(mean)
+        stds.append(std)
+    return levels, means, stds
+
+
+def plot_severity_spread(
+    groups: Mapping[str, Sequence[Mapping[str, Any]]],
+    path: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
+    """Error, NLL and ECE against severity, one line per group of runs; writes a PNG.
+
+    Parameters
+    ----------
+    groups : mapping of str to sequence of mapping
+        ``{label: [metrics.json content, ...]}``: the runs of each setting (e.g. the seeds
+        of mollification off, and of on).
+    path : path-like
+        The PNG file written.
+    title : str, optional
+        The figure's title.
+
+    Returns
+    -------
+    Path
+        ``path``. Each line is the mean over the group's runs (:func:`severity_spread`),
+        shaded ± the sample standard deviation where the group has more than one run;
+        error and ECE in percent.
+    """
+    from probmoll.evaluate.plots import SEVERITY_PANELS
+    from probmoll.utils.figures import new_figure, save_figure
+
+    figure = new_figure(figsize=(4.0 * len(SEVERITY_PANELS), 3.4), layout="constrained")
+    axes = figure.subplots(1, len(SEVERITY_PANELS))
+    for axis, (metric, label, scale) in zip(axes, SEVERITY_PANELS, strict=True):
+        for name, runs in groups.items():
+            levels, means, stds = severity_spread(runs, metric)
+            if not levels:
+                continue
+            mean = [scale * m for m in means]
+            (line,) = axis.plot(levels, mean, marker="o", label=f"{name} (n = {len(runs)})")
+            if all(s is not None for s in stds):
+                low = [m - scale * s for m, s in zip(mean, stds, strict=True)]
+                high = [m + scale * s for m, s in zip(mean, stds, strict=True)]
+                axis.fill_between(levels, low, high, color=line.get_color(), alpha=0.2)
+        axis.set_xlabel("corruption severity (0 = clean)")
+        axis.set_ylabel(label)
+        axis.set_xticks(range(6))
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    if title:
+        figure.suptitle(title, fontsize=9)
+    return save_figure(figure, path, dpi=100)

@@ -40,6 +40,8 @@ run starts. The executors:
 Finally ``OUT/results.csv`` and ``OUT/results.md`` hold one row per grid point without
 the ``over`` axis (seeds): the mean and the sample standard deviation (``ddof = 1``)
 over the counted seeds of each metric, as in Table 5 (Appendix A.2) of the paper;
+``OUT/severity.png`` draws error, NLL and ECE per severity, one line per setting (mean
+and standard deviation over seeds) when the runs were evaluated on corruptions;
 ``OUT/runs.csv`` lists every run with its status and its own metrics
 (:mod:`probmoll.train.collect`). A run is counted when it finished and its
 ``metrics.json`` reads; a finished run whose ``metrics.json`` is missing or broken is

@@ -1,13 +1,16 @@
-"""Sweep collection with broken run files, and metric names checked before anything runs."""
+"""Sweep collection with broken run files, metric names checked before anything runs, and
+the severity figure drawn beside the tables."""
 
 import csv
 import json
+import statistics
 
 import pytest
 import yaml
 
 from probmoll.evaluate.reference import load_reference_errors, reference_summary
 from probmoll.metrics.schema import METRIC_PATTERNS, MetricNames, numeric_keys
+from probmoll.train.collect import SEVERITY_FIGURE, severity_spread
 from probmoll.train.config import ConfigError, parse_overrides
 from probmoll.train.results import check_metric_names, metric_names
 from probmoll.train.sweep import load_sweep
@@ -69,6 +72,7 @@ def test_collect_names_broken_and_missing_metrics_and_counts_only_good_runs(tmp_
     assert row["n"] == "1"
     assert float(row["clean.error.mean"]) == 0.25 and row["clean.error.std"] == ""
     assert "| 1 | 25.0 |" in (sweep / "results.md").read_text()
+    assert not (sweep / SEVERITY_FIGURE).exists()  # no corrupted results: no severity figure
 
 
 @pytest.mark.parametrize(
@@ -165,3 +169,56 @@ def test_metric_names_default_to_any_name():
     assert names.match("corrupted.by_corruption.My-Blur.3.nll") is None
     assert "clean.error" in names.suggest("clean.eror")
     assert len(set(metric_names().expand())) == len(metric_names().expand())
+
+
+def severity_metrics(clean: float, errors: dict) -> dict:
+    """A metrics.json with a clean error and per-severity corrupted errors."""
+    by_severity = {str(s): {"error": e, "nll": 2 * e, "ece": e / 10} for s, e in errors.items()}
+    return {
+        "clean": {"error": clean, "nll": 2 * clean, "ece": clean / 10},
+        "corrupted": {
+            "mean": {"error": sum(errors.values()) / len(errors)},
+            "by_severity": by_severity,
+        },
+    }
+
+
+def test_collection_draws_severity_curves_with_the_seed_spread(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    base = parse_overrides([*TINY, "epochs=1", "eval.every_epochs=0", "out=unused"])
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    spec = {
+        "base": "base.yaml",
+        "out": str(tmp_path / "sweep"),
+        "grid": {"seed": [0, 1], "mollify.enabled": [False, True]},
+        "collect": {"over": "seed", "metrics": ["clean.error", "corrupted.mean.error"]},
+    }
+    grid.write_text(yaml.safe_dump(spec, sort_keys=False))
+    runs = {
+        ("0", "false"): severity_metrics(0.10, {1: 0.20, 2: 0.40}),
+        ("1", "false"): severity_metrics(0.14, {1: 0.30, 2: 0.50}),
+        ("0", "true"): severity_metrics(0.12, {1: 0.15, 2: 0.25}),
+    }  # seed 1 with mollification is not finished: one run in that setting
+    for (seed, enabled), metrics in runs.items():
+        finished_run(
+            tmp_path / "sweep" / f"seed-{seed}__mollify.enabled-{enabled}", json.dumps(metrics)
+        )
+    result = probmoll("sweep", str(grid), "--collect-only")
+    assert result.returncode == 0, result.stderr
+    figure = tmp_path / "sweep" / SEVERITY_FIGURE
+    assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(figure) in result.stdout  # the sweep names the figure it wrote
+
+    # The numbers drawn: mean and sample std (ddof 1) per severity, 0 = clean.
+    off = [runs[("0", "false")], runs[("1", "false")]]
+    levels, means, stds = severity_spread(off, "error")
+    assert levels == [0, 1, 2]
+    assert means == pytest.approx([0.12, 0.25, 0.45])
+    assert stds == pytest.approx(
+        [statistics.stdev([0.10, 0.14]), statistics.stdev([0.2, 0.3]), statistics.stdev([0.4, 0.5])]
+    )
+    assert severity_spread([runs[("0", "true")]], "nll") == (
+        [0, 1, 2],
+        pytest.approx([0.24, 0.3, 0.5]),
+        [None] * 3,
+    )

@@ -1,0 +1,214 @@
+"""``experiments/reproduce.py``: every target end to end at tiny scale.
+
+One module fixture runs ``all --scale tiny`` (synthetic gratings, one seed: about a minute;
+runs with equal configs are shared across targets). The tests check that every target
+wrote its table or figures, that the numbers in the tables are those of the runs'
+metrics.json and of the paper's tables, that Table 2's baseline was re-evaluated on the
+role runs' images, that a second call trains nothing and resumes an interrupted run, and
+the exit status of targets a scale has no analogue of.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments import report, targets
+from experiments.claims import STUDY_CLAIMS, VERDICT_RULE
+from experiments.script_targets import APPENDIX_B
+from experiments.study import BASELINES
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = yaml.safe_load((REPO / "experiments" / "paper_reference.yaml").read_text())
+
+
+def reproduce(*argv: str) -> tuple[int, str]:
+    """``reproduce.py ARGV`` in this process: (exit status, what it printed)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = targets.main(list(argv))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    status, log = reproduce("all", "--scale", "tiny", "--runs", str(root))
+    assert status == 0, log[-3000:]
+    return root, root / "results", log
+
+
+def metrics(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def table_rows(path: Path) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in path.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith("| ---")
+    ]
+
+
+def test_every_target_wrote_its_outputs(tiny):
+    _, results, log = tiny
+    tables = {
+        "table1",
+        "table2",
+        "table3",
+        "table4",
+        "table5",
+        "fig6",
+        "appendix-c",
+        "appendix-d",
+        "estimators",
+        "budget",
+        "claims",
+    }
+    assert {p.stem for p in (results / "tables").glob("*_tiny.md")} == {f"{t}_tiny" for t in tables}
+    figures = {p.name for p in (results / "figures").iterdir()}
+    for stem in ("cpu-table1-fmnist", "cpu-table1-cifar10-jpeg"):
+        for fig in ("fig5", "fig9", "fig10"):
+            assert f"{fig}_{stem}.png" in figures
+    for fig in ("fig6a", "fig8"):
+        assert f"{fig}_cpu-table2-fmnist.png" in figures
+    for fig in ("fig6b", "fig6c", "fig7"):
+        assert f"{fig}_cpu-fig6-fmnist.png" in figures
+    assert "fig4_dirichlet_modes.png" in figures
+    if APPENDIX_B.is_file():
+        assert "fig11_synthetic.png" in figures
+    assert (results / "fig3" / "fig3_synthetic.json").is_file()
+    for path in (results / "figures").glob("*.png"):
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for target in targets.ALL_ORDER:
+        assert f"{target}: " in log  # every target ran (with its time)
+
+
+def test_table1_cells_are_the_runs_metrics_and_the_papers(tiny):
+    root, results, _ = tiny
+    rows = table_rows(results / "tables" / "table1_tiny.md")
+    row = next(r for r in rows if r[:2] == ["fcr+trivaug", "yes"])
+    name = "seed-0__augment-fcr+trivaug__mollify.enabled-true"
+    run = json.loads((results / "cpu-table1-fmnist" / name / "run.json").read_text())
+    source = metrics(Path(run["config"]["out"]) / "metrics.json")  # the run folder itself
+    assert Path(run["config"]["out"]).parent == root / "by-config"
+    assert row[2] == "1"
+    assert row[3] == f"{100 * source['clean']['error']:.1f}"
+    assert row[5] == f"{100 * source['corrupted']['mean']['error']:.1f}"
+    assert row[7] == f"{source['clean']['nll']:.3f}"
+    paper = next(
+        r for r in REFERENCE["table1"]["cifar10"] if r["augment"] == "fcr+trivaug" and r["mollify"]
+    )
+    assert [row[4], row[6], row[8]] == [
+        f"{paper['clean.error']:g}",
+        f"{paper['corrupted.mean.error']:g}",
+        f"{paper['clean.nll']:g}",
+    ]
+    assert row[12] == f"{100 * paper['clean.ece']:g}"  # the paper's ECE fraction, in %
+    table5 = table_rows(results / "tables" / "table5_tiny.md")
+    assert any(r[:2] == ["fcr+trivaug", "yes"] and r[4] == "3.7 (0.07)" for r in table5)
+    text = (results / "tables" / "table1_tiny.md").read_text()
+    preset = source["data"].get("corruption_preset")
+    assert f"corruptions: {preset or 'imagenet-c'} (generated)" in text
+
+
+def test_table2_baseline_is_reevaluated_on_the_role_runs_images(tiny):
+    _, results, _ = tiny
+    baseline = BASELINES["cpu-table2-fmnist"]
+    folders = list((results / "cpu-table2-fmnist" / "baseline").iterdir())
+    assert len(folders) == 1  # tiny: one seed
+    about = json.loads((folders[0] / "baseline.json").read_text())
+    assert about["grid"] == baseline.grid
+    assert about["labels"] == {"mollification": "none", "seed": "0"}
+    evaluated = metrics(folders[0] / "metrics.json")
+    run = json.loads((folders[0] / "run.json").read_text())
+    source = Path(run["config"]["out"]) / "evaluations" / "cpu-table2-fmnist-baseline"
+    assert metrics(source / "metrics.json") == evaluated
+    roles = [metrics(p / "metrics.json") for p in (results / "cpu-table2-fmnist").glob("seed-*")]
+    assert len(roles) == 3
+    assert {m["clean"]["count"] for m in roles} == {evaluated["clean"]["count"]}
+    assert {m["data"].get("corruption_preset") for m in roles} == {
+        evaluated["data"].get("corruption_preset")
+    }
+    rows = table_rows(results / "tables" / "table2_tiny.md")
+    none = next(r for r in rows if r[:2] == ["ours", "none"])
+    assert none[3] == f"{100 * evaluated['clean']['error']:.1f}"
+    assert [r[1] for r in rows if r[0] == "ours"] == ["none", "diffusion", "blur", "diff+blur"]
+    assert sum(r[0] == "paper (CIFAR-10)" for r in rows) == 4
+
+
+def test_claims_are_all_stated_with_the_rule(tiny):
+    _, results, _ = tiny
+    text = (results / "tables" / "claims_tiny.md").read_text()
+    assert VERDICT_RULE in text
+    for claim in STUDY_CLAIMS:
+        assert claim.claim in text
+    rows = table_rows(results / "tables" / "claims_tiny.md")[1:]
+    verdicts = {row[-1] for row in rows}
+    assert verdicts <= {"**agrees**", "**disagrees**", "**cannot tell**"}  # every claim ran
+
+
+def test_report_states_the_claims_and_the_baseline(tiny):
+    root, results, _ = tiny
+    grids = [root / "grids" / f"{stem}.yaml" for stem in ("cpu-table1-fmnist", "cpu-table2-fmnist")]
+    text = report.build_report(grids, results)
+    assert "## The paper's claims, tested" in text
+    assert "re-evaluated on this grid's test images" in text
+    # Claims of grids outside the report say they were not run.
+    assert "not run yet" in text
+
+
+def test_a_second_call_trains_nothing_and_resumes_an_interrupted_run(tiny):
+    root, results, _ = tiny
+    status, log = reproduce("table1", "--scale", "tiny", "--runs", str(root))
+    assert status == 0
+    assert "cpu-table1-fmnist: 4 of 4 run(s) finished" in log
+    assert "run seed-" not in log
+    name = "seed-0__objective-normalized-jensen-k1"
+    run_dir = Path(
+        json.loads((results / "cpu-objectives" / name / "run.json").read_text())["config"]["out"]
+    )
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps(dict(info, status="interrupted")))
+    status, log = reproduce("appendix-c", "--scale", "tiny", "--runs", str(root))
+    assert status == 0
+    assert "cpu-objectives: 9 of 10 run(s) finished; running 1" in log
+    assert "resumed" in log and f"run {name}" in log
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    status, log = reproduce("table2", "--scale", "tiny", "--runs", str(tmp_path), "--dry-run")
+    assert status == 0
+    assert "cpu-table2-fmnist: 0 of 3 run(s) finished; would run 3" in log
+    assert "would write" in log and "table2_tiny.md" in log
+    assert not (tmp_path / "results").exists() and not (tmp_path / "by-config").exists()
+
+
+@pytest.mark.parametrize(
+    "target,scale,reason",
+    [
+        ("table3", "cpu", "no CPU-scale analogue"),
+        ("table4", "cpu", "no CPU-scale analogue"),
+        ("fig11", "paper", "not the paper's TinyImageNet"),
+        ("budget", "paper", "no budget study"),
+    ],
+)
+def test_targets_without_an_analogue_exit_2(tmp_path, capsys, target, scale, reason):
+    argv = [target, "--scale", scale, "--results", str(tmp_path), "--dry-run"]
+    status, _ = reproduce(*argv)
+    assert status == 2
+    assert reason in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_list_names_every_target():
+    status, out = reproduce("list")
+    assert status == 0
+    for name in targets.TARGETS:
+        assert name in out
