@@ -151,9 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def inference_settings(
-    checkpoint: Mapping[str, Any], precision: str = "auto"
-) -> tuple[str, bool]:
+def inference_settings(checkpoint: Mapping[str, Any], precision: str = "auto") -> tuple[str, bool]:
     """``(precision, channels_last)`` to evaluate a checkpoint with.
 
     ``precision="auto"`` takes the training run's ``precision`` and ``channels_last``
