@@ -1,4 +1,5 @@
-"""Files: atomic writes (a reader never sees a half-written file) and JSON reading.
+"""Files: atomic writes (a reader never sees a half-written file), JSON reading, and an
+exclusive file lock for work that two processes must not do at once.
 
 Each writer creates a temporary file in the destination folder, flushes and
 fsyncs it, then renames it over the destination (atomic on POSIX), so a process
@@ -7,18 +8,25 @@ killed mid-write leaves either the old file or the new one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; nothing is locked there.
+    fcntl = None
 
 __all__ = [
     "atomic_torch_save",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "exclusive_file_lock",
     "read_json",
 ]
 
@@ -87,3 +95,32 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(text)
     except ValueError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from error
+
+
+@contextlib.contextmanager
+def exclusive_file_lock(
+    path: str | os.PathLike, *, on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive :func:`fcntl.flock` on ``path`` (created) for the ``with`` block.
+
+    A second process (or a second open of the file in this one) waits until the holder
+    leaves its block; ``on_wait`` is called once before waiting, e.g. to say so. The kernel
+    releases the lock when its holder dies, so a lock is never stale; the file stays,
+    unlocked and harmless. Without ``fcntl`` (Windows) nothing is locked.
+    """
+    if fcntl is None:
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -436,6 +436,33 @@ def test_generation_resumes_and_refuses_other_settings(clean, tmp_path):
     assert replaced.corruptions == ("contrast",)
 
 
+def test_a_second_generator_waits_for_the_first_and_reuses_its_files(clean, tmp_path, capsys):
+    import threading
+
+    from probmoll.data.corruptions.generate import LOCK_NAME
+    from probmoll.utils.io import exclusive_file_lock
+
+    out = tmp_path / "set"
+    options = {"corruptions": ["contrast"], "workers": 1, "progress": False, "severities": (2,)}
+    first = generate_corruptions(clean, out, **options)
+    stamp = (out / "contrast.npy").stat().st_mtime_ns
+    done = threading.Event()
+
+    def second():
+        generate_corruptions(clean, out, **options)
+        done.set()
+
+    with exclusive_file_lock(out / LOCK_NAME):  # another process generating this set
+        thread = threading.Thread(target=second)
+        thread.start()
+        assert not done.wait(0.5)  # waits while the set is being generated
+    thread.join(30)
+    assert done.is_set()
+    assert (out / "contrast.npy").stat().st_mtime_ns == stamp  # found complete, not redone
+    assert first.corruptions == ("contrast",)
+    assert "waiting for another process generating" in capsys.readouterr().err
+
+
 def test_grayscale_keeps_channel_zero(tmp_path):
     gray = load_dataset("synthetic", "test", n=3, channels=1)
     sets = generate_corruptions(

@@ -8,7 +8,7 @@ import pytest
 
 from probmoll.utils.cli import positive_int
 from probmoll.utils.figures import new_figure, save_figure
-from probmoll.utils.io import atomic_write_json, read_json
+from probmoll.utils.io import atomic_write_json, exclusive_file_lock, read_json
 from probmoll.utils.tables import markdown_table
 
 
@@ -67,3 +67,21 @@ def test_positive_int_accepts(text, value):
 def test_positive_int_refuses(text):
     with pytest.raises(argparse.ArgumentTypeError):
         positive_int(text)
+
+
+def test_exclusive_file_lock_excludes_a_second_holder(tmp_path):
+    import fcntl
+    import os
+
+    path = tmp_path / "deep" / "set.lock"
+    waited = []
+    with exclusive_file_lock(path):
+        fd = os.open(path, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # held: a second open cannot take it
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    with exclusive_file_lock(path, on_wait=lambda: waited.append(1)):
+        pass  # free again, taken without waiting
+    assert waited == [] and path.is_file()

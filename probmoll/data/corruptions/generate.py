@@ -41,13 +41,14 @@ import json
 import math
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from probmoll.utils.io import atomic_write_json
+from probmoll.utils.io import atomic_write_json, exclusive_file_lock
 
 from ..cache import ArrayFileWriter, digest, save_npy_atomic, sha256_file
 from ..dataset import DatasetSplit
@@ -85,6 +86,8 @@ __all__ = [
 PACKAGE = "imagecorruptions-imaug"
 #: Format tag of a generated set's ``manifest.json``.
 MANIFEST_FORMAT = "probmoll-corruptions/1"
+#: The file a generating process locks in the set's folder (:func:`generate_corruptions`).
+LOCK_NAME = ".generating.lock"
 
 
 # Worker processes read the source images from a temporary .npy file, memory-mapped.
@@ -385,30 +388,37 @@ def generate_corruptions(
         else _precomputed_settings
     )
     manifest_path = out_dir / "manifest.json"
-    manifest = _open_manifest(manifest_path, settings, out_dir, overwrite)
-    labels = np.tile(split.labels, len(severities)).astype(np.int64)
-    labels_path = out_dir / "labels.npy"
-    if not _complete(out_dir, manifest.get("labels")):
-        save_npy_atomic(labels_path, labels)
-        manifest["labels"] = _file_record(labels_path)
-        atomic_write_json(manifest_path, manifest)
 
-    todo = [c for c in names if not _complete(out_dir, manifest["files"].get(c))]
-    if todo:
-        source = np.ascontiguousarray(split.images)
-        _run(
-            source,
-            todo,
-            severities,
-            seed,
-            preset,
-            out_dir,
-            manifest,
-            manifest_path,
-            workers,
-            chunk_size,
-            progress,
-        )
+    def say_waiting() -> None:
+        print(f"waiting for another process generating {out_dir}", file=sys.stderr, flush=True)
+
+    # Two runs started together (a sweep's parallel runs) ask for the same cached set: the
+    # second waits for the first, then finds its files complete, instead of both writing.
+    with exclusive_file_lock(out_dir / LOCK_NAME, on_wait=say_waiting):
+        manifest = _open_manifest(manifest_path, settings, out_dir, overwrite)
+        labels = np.tile(split.labels, len(severities)).astype(np.int64)
+        labels_path = out_dir / "labels.npy"
+        if not _complete(out_dir, manifest.get("labels")):
+            save_npy_atomic(labels_path, labels)
+            manifest["labels"] = _file_record(labels_path)
+            atomic_write_json(manifest_path, manifest)
+
+        todo = [c for c in names if not _complete(out_dir, manifest["files"].get(c))]
+        if todo:
+            source = np.ascontiguousarray(split.images)
+            _run(
+                source,
+                todo,
+                severities,
+                seed,
+                preset,
+                out_dir,
+                manifest,
+                manifest_path,
+                workers,
+                chunk_size,
+                progress,
+            )
     return CorruptedDataset(out_dir, kind="cifar-c", image_size=split.image_size)
 
 
