@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--no-speed", action="store_true", help="only the bf16 vs fp32 metric check"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,6 +147,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{n} images {images.shape[1:]}, batch {args.batch_size}, "
         f"{torch.get_num_threads()} thread(s), channels_last={args.channels_last}"
     )
+    if args.no_speed:
+        precision_check(model, images, labels, mean, std, args.batch_size)
+        return
     speeds = {(side, p): [] for side in ("bare", "probmoll") for p in PRECISIONS}
     for _ in range(args.repeats + 1):  # the first round warms up and is dropped
         for name, dtype in PRECISIONS.items():
