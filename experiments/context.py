@@ -75,10 +75,15 @@ class Context:
         return path
 
     def figure(self, name: str, draw: Callable[..., Path], **data: Any) -> Path | None:
-        """``draw(path=results/figures/<name>.png, **data)``, unless this is a dry run."""
+        """``draw(path=results/figures/<name>.png, **data)``, unless this is a dry run or
+        there is nothing to draw (every sequence in ``data`` empty: no finished runs)."""
         path = self.results_dir / "figures" / f"{name}.png"
         if self.study.dry_run:
             print(f"would write {path}", file=self.study.log)
+            return None
+        sequences = [v for v in data.values() if isinstance(v, (list, tuple, dict))]
+        if sequences and not any(sequences):
+            print(f"{name}: no finished runs yet, nothing drawn", file=self.study.log)
             return None
         self.written.append(draw(path=path, **data))
         return path

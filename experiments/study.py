@@ -218,6 +218,9 @@ class Study:
     max_parallel : int, optional
         Run this many points at a time, each in its own process (the ``local`` executor),
         instead of the grid's executor; SLURM grids keep theirs.
+    train : bool, default True
+        Run the missing points; ``False`` only reads the finished ones (the outputs are
+        then written from what exists, e.g. while a study runs elsewhere).
     log : file
         Where progress lines go.
     """
@@ -231,6 +234,7 @@ class Study:
         seeds: int | None = None,
         dry_run: bool = False,
         max_parallel: int | None = None,
+        train: bool = True,
         log: TextIO | None = None,
     ) -> None:
         if scale not in SCALES:
@@ -241,6 +245,7 @@ class Study:
         self.seeds = seeds
         self.dry_run = dry_run
         self.max_parallel = max_parallel
+        self.train = train
         self.log = log or sys.stdout
         self.failed: list[str] = []
         self._specs: dict[str, SweepSpec] = {}
@@ -298,7 +303,7 @@ class Study:
         todo = [p for p in points if read_run_status(p.config.out) != "finished"]
         print(
             f"{stem}: {len(points) - len(todo)} of {len(points)} run(s) finished"
-            + (f"; {'would run' if self.dry_run else 'running'} {len(todo)}" if todo else ""),
+            + (f"; {self._missing_verb()} {len(todo)}" if todo else ""),
             file=self.log,
             flush=True,
         )
@@ -306,7 +311,7 @@ class Study:
             for point in todo:
                 print(f"  {point.name}\t{point.config.out}", file=self.log)
             return []
-        if todo:
+        if todo and self.train:
             wait = spec.executor["name"] != "slurm"
             if self.max_parallel and wait and self.scale != "tiny":
                 executor = {**spec.executor, "name": "local", "max_parallel": self.max_parallel}
@@ -320,6 +325,11 @@ class Study:
         collect_grid(chosen, self.results_dir)
         names = {p.name for p in points}
         return [run for run in load_runs(spec, self.results_dir) if run.name in names]
+
+    def _missing_verb(self) -> str:
+        if self.dry_run:
+            return "would run"
+        return "running" if self.train else "left out (not trained)"
 
     def runs(self, stem: str) -> list[Run]:
         """Every finished run of ``stem`` (after running the missing ones), with the

@@ -334,6 +334,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--dry-run", action="store_true", help="say what would run and be written; do nothing"
     )
     parser.add_argument(
+        "--no-train",
+        action="store_true",
+        help="train nothing: write the outputs from the runs that finished (e.g. while a "
+        "study is still running elsewhere)",
+    )
+    parser.add_argument(
         "--max-parallel",
         type=int,
         default=None,
@@ -367,10 +373,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         seeds=1 if args.scale == "tiny" else args.seeds,
         dry_run=args.dry_run,
         max_parallel=args.max_parallel,
+        train=not args.no_train,
     )
     command = f"python experiments/reproduce.py {args.target} --scale {args.scale}"
     if args.seeds is not None:
         command += f" --seeds {args.seeds}"
+    if args.no_train:
+        command += " --no-train"
     reference = yaml.safe_load(PAPER_REFERENCE.read_text())
     ctx = Context(study, reference, command)
     status = run_target(args.target, ctx)

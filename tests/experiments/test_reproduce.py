@@ -190,6 +190,13 @@ def test_dry_run_writes_nothing(tmp_path):
     assert not (tmp_path / "results").exists() and not (tmp_path / "by-config").exists()
 
 
+def test_no_train_writes_from_what_exists_and_trains_nothing(tmp_path):
+    status, log = reproduce("fig9", "--scale", "tiny", "--runs", str(tmp_path), "--no-train")
+    assert status == 0, log[-2000:]
+    assert "left out (not trained)" in log
+    assert not (tmp_path / "by-config").exists()  # no run folder was made
+
+
 @pytest.mark.parametrize(
     "target,scale,reason",
     [
