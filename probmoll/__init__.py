@@ -11,4 +11,14 @@ Sub-packages (see docs/architecture.md):
 - :mod:`probmoll.train` -- configuration, training engine, checkpoints, sweeps
 """
 
+from probmoll.utils.lazy import lazy_exports
+
 __version__ = "0.1.0"
+
+# Public names imported on first use (PEP 562), so that `import probmoll` imports no torch.
+_SOURCES = {
+    "Mollify": "mollify",  # drop-in batch transform, x, y = mollify(x, y)
+    "load_model": "models",  # a trained model as a module taking images in [0, 1]
+}
+__all__ = ["Mollify", "__version__", "load_model"]
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES, __all__)

@@ -350,6 +350,8 @@ class MixUp(_BatchMixing):
     per_sample : bool, default False
         One ``lambda`` per image instead of one per batch.
 
+    Notes
+    -----
     Call with ``(images (B, C, H, W), targets (B,) or (B, K), generator=None)``; returns
     the mixed images and ``(B, K)`` soft targets.
     """
@@ -378,6 +380,8 @@ class CutMix(_BatchMixing):
         One ``lambda`` (hence one box size) per image instead of one per batch; box
         positions are always drawn per image.
 
+    Notes
+    -----
     Call with ``(images (B, C, H, W), targets (B,) or (B, K), generator=None)``; returns
     the mixed images and ``(B, K)`` soft targets weighted by the actual pixel shares.
     """

@@ -8,6 +8,10 @@ statistics, so results do not depend on the batch size), without gradients, on i
 only standardised with the training mean/std (:func:`standardize`; no augmentation, no
 mollification), against the *hard* labels, with exact sums
 (:class:`~probmoll.metrics.ClassificationMetrics`).
+
+A model that standardises its inputs itself -- :func:`probmoll.load_model`'s output, a
+torchvision or RobustBench model wrapped with its normalisation -- is evaluated without
+``mean``/``std``: it is fed the images in [0, 1] (``x / 255``, float32).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "evaluate_images",
     "model_device_and_dtype",
     "standardize",
+    "to_unit_range",
 ]
 
 
@@ -71,18 +76,24 @@ def standardize(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> 
         variance per channel) and every evaluation use this arithmetic.
     """
     shape = (1, -1, 1, 1)
-    return images.to(torch.float32).div_(255.0).sub_(mean.view(shape)).div_(std.view(shape))
+    return to_unit_range(images).sub_(mean.view(shape)).div_(std.view(shape))
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float32 ``x / 255`` in [0, 1] (a new tensor; what models that
+    standardise their inputs themselves take)."""
+    return images.to(torch.float32).div_(255.0)
 
 
 def check_images(
     images: Any,
     labels: Any,
-    channels: int,
+    channels: int | None,
     layout: str | ImageLayout = ImageLayout.NHWC,
     where: str = "images",
 ) -> None:
-    """Raise unless ``images`` are uint8 images with ``channels`` channels and ``labels``
-    one integer per image.
+    """Raise unless ``images`` are uint8 images with ``channels`` channels (any number for
+    None) and ``labels`` one integer per image.
 
     Parameters
     ----------
@@ -90,8 +101,8 @@ def check_images(
         uint8 images in ``layout``.
     labels : numpy.ndarray or torch.Tensor
         Integer class indices ``(N,)``.
-    channels : int
-        Channels the images must have (one per mean/std entry).
+    channels : int or None
+        Channels the images must have (one per mean/std entry); None: any.
     layout : {"NHWC", "NCHW"}, default "NHWC"
         Axis order of ``images``.
     where : str, default "images"
@@ -112,10 +123,12 @@ def check_images(
     elif not isinstance(images, np.ndarray) or images.dtype != np.uint8:
         found = images.dtype if isinstance(images, np.ndarray) else type(images).__name__
         raise TypeError(f"{where}: images must be a uint8 numpy array {shape}, got {found}")
-    if images.ndim != 4 or images.shape[layout.channel_axis] != channels:
+    if images.ndim != 4 or channels not in (None, images.shape[layout.channel_axis]):
+        wanted = (
+            "" if channels is None else f" with C = {channels} channels (one per mean/std entry)"
+        )
         raise ValueError(
-            f"{where}: images must have shape {shape} with C = {channels} channels "
-            f"(one per mean/std entry), got {tuple(images.shape)}"
+            f"{where}: images must have shape {shape}{wanted}, got {tuple(images.shape)}"
         )
     if isinstance(labels, torch.Tensor):
         integer = not (
@@ -179,8 +192,8 @@ def evaluate_images(
     images: np.ndarray | torch.Tensor,
     labels: np.ndarray | torch.Tensor,
     *,
-    mean: Sequence[float] | torch.Tensor,
-    std: Sequence[float] | torch.Tensor,
+    mean: Sequence[float] | torch.Tensor | None = None,
+    std: Sequence[float] | torch.Tensor | None = None,
     batch_size: int = 512,
     layout: str | ImageLayout = ImageLayout.NHWC,
     device: torch.device | str | None = None,
@@ -194,26 +207,28 @@ def evaluate_images(
     """Error, NLL, ECE and Brier score sums of ``model`` on uint8 images.
 
     Each batch is moved to ``device``, put in ``(B, C, H, W)`` order, standardised in
-    float32 (:func:`standardize`), cast to the model's dtype and fed to the model in
-    eval mode under :func:`torch.no_grad`; the train/eval mode of every submodule is
-    restored afterwards. With ``world_size > 1`` (DDP) rank ``rank`` scores a contiguous
-    share of the images and the exact metric sums are all-reduced, so every rank
-    returns the metrics of all images, whatever the number of processes (and the batch
-    size) -- every rank must call it.
+    float32 (:func:`standardize`; without ``mean``/``std`` only scaled to [0, 1]), cast
+    to the model's dtype and fed to the model in eval mode under :func:`torch.no_grad`;
+    the train/eval mode of every submodule is restored afterwards. With
+    ``world_size > 1`` (DDP) rank ``rank`` scores a contiguous share of the images and
+    the exact metric sums are all-reduced, so every rank returns the metrics of all
+    images, whatever the number of processes (and the batch size) -- every rank must
+    call it.
 
     Parameters
     ----------
     model : nn.Module
-        Maps standardised float images ``(B, C, H, W)`` to logits ``(B, K)``; it is not
-        moved.
+        Maps standardised float images ``(B, C, H, W)`` (float images in [0, 1] without
+        ``mean``/``std``) to logits ``(B, K)``; it is not moved.
     images : numpy.ndarray or torch.Tensor
         uint8 images in ``layout``, on any device (a memory map is read a batch at a
         time).
     labels : numpy.ndarray or torch.Tensor
         Integer (hard) class indices ``(N,)``.
-    mean, std : sequence of float or torch.Tensor
+    mean, std : sequence of float or torch.Tensor, optional
         Per-channel standardisation on the [0, 1] scale (the training statistics), one
-        entry per channel.
+        entry per channel. Both None (default): the model standardises its inputs itself
+        and is fed ``x / 255``.
     batch_size : int, default 512
         Images per forward pass (per rank).
     layout : {"NHWC", "NCHW"}, default "NHWC"
@@ -247,13 +262,18 @@ def evaluate_images(
         raise ValueError(f"need 0 <= rank < world_size, got rank {rank!r} of {world_size!r}")
     model_device, dtype = model_device_and_dtype(model)
     device = model_device if device is None else torch.device(device)
-    mean = torch.as_tensor(mean, dtype=torch.float32, device=device).reshape(-1)
-    std = torch.as_tensor(std, dtype=torch.float32, device=device).reshape(-1)
-    if mean.numel() != std.numel() or mean.numel() == 0:
-        raise ValueError(
-            f"mean and std need one entry per channel, got {mean.tolist()} and {std.tolist()}"
-        )
-    check_images(images, labels, mean.numel(), layout)
+    if (mean is None) != (std is None):
+        raise ValueError("pass both mean and std, or neither (a model fed images in [0, 1])")
+    channels = None
+    if mean is not None:
+        mean = torch.as_tensor(mean, dtype=torch.float32, device=device).reshape(-1)
+        std = torch.as_tensor(std, dtype=torch.float32, device=device).reshape(-1)
+        if mean.numel() != std.numel() or mean.numel() == 0:
+            raise ValueError(
+                f"mean and std need one entry per channel, got {mean.tolist()} and {std.tolist()}"
+            )
+        channels = mean.numel()
+    check_images(images, labels, channels, layout)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     metrics = ClassificationMetrics(num_classes=num_classes, n_bins=n_bins).to(device)
@@ -267,7 +287,8 @@ def evaluate_images(
             if layout is ImageLayout.NHWC:
                 batch = batch.permute(0, 3, 1, 2)
             # contiguous: the NHWC -> NCHW permute leaves strides some models cannot .view().
-            inputs = standardize(batch, mean, std).to(dtype).contiguous(memory_format=memory_format)
+            inputs = to_unit_range(batch) if mean is None else standardize(batch, mean, std)
+            inputs = inputs.to(dtype).contiguous(memory_format=memory_format)
             if autocast_dtype is None:
                 autocast = contextlib.nullcontext()
             else:

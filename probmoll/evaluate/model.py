@@ -6,6 +6,19 @@ report: error, NLL and ECE (Sec. 4, "Metrics") on the clean test split and on ev
 category and severity, with the mean over the benchmark corruptions and severities as
 the "corr" column. Every set goes through the one loop of
 :func:`probmoll.evaluate.core.evaluate_images`.
+
+Any classifier module can be evaluated: a probmoll network with the mean/std it was
+trained with, or -- without mean/std -- a module that takes float images in [0, 1] and
+standardises them itself (:func:`probmoll.load_model`'s output, a torchvision model
+wrapped with its normalisation, a RobustBench model)::
+
+    >>> from probmoll import load_model
+    >>> from probmoll.data import load_dataset
+    >>> from probmoll.data.corruptions import open_corruptions
+    >>> model = load_model("runs/cifar10-moll")  # doctest: +SKIP
+    >>> test = load_dataset("cifar10", "test")  # doctest: +SKIP
+    >>> corrupted = open_corruptions("cifar10-c", root="data")  # doctest: +SKIP
+    >>> results = evaluate_model(model, test, corrupted)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -36,7 +49,7 @@ __all__ = ["evaluate_model"]
 def _check_split(
     images: Any,
     labels: Any,
-    channels: int,
+    channels: int | None,
     where: str,
     image_size: tuple[int, int] | None = None,
 ) -> None:
@@ -68,8 +81,8 @@ def evaluate_model(
     clean: Any | None,
     corrupted: Any | None,
     *,
-    mean: Sequence[float],
-    std: Sequence[float],
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
     batch_size: int = 512,
     device: torch.device | str | None = None,
     corruptions: Sequence[str] | None = None,
@@ -90,15 +103,19 @@ def evaluate_model(
     Parameters
     ----------
     model : nn.Module
-        Maps standardised float images ``(B, C, H, W)`` to logits ``(B, K)``.
+        Maps float images ``(B, C, H, W)`` to logits ``(B, K)``: images standardised
+        with ``mean``/``std``, or, without them, images in [0, 1].
     clean : DatasetSplit, optional
         The clean test split (``.images`` uint8 ``(N, H, W, C)``, ``.labels``).
     corrupted : CorruptedDataset, optional
         A corruption benchmark: ``.corruptions`` (names) and
         ``.load(corruption, severity) -> (images, labels)``.
-    mean, std : sequence of float
+    mean, std : sequence of float, optional
         Per-channel standardisation on the [0, 1] scale (the training statistics,
-        stored in the checkpoint).
+        stored in the checkpoint) of a network that takes standardised images. Both
+        None (default): the model takes images in [0, 1] (``x / 255``) and standardises
+        them itself, as :func:`probmoll.load_model`'s output does; the images may then
+        have any number of channels the model accepts.
     batch_size : int, default 512
         Images per forward pass; the results do not depend on it.
     device : torch.device or str, optional
@@ -146,19 +163,27 @@ def evaluate_model(
         isinstance(max_examples, bool) or not isinstance(max_examples, int) or max_examples < 1
     ):
         raise ValueError(f"max_examples must be a positive integer or None, got {max_examples!r}")
-    mean_values = [float(v) for v in mean]
-    std_values = [float(v) for v in std]
-    if len(mean_values) != len(std_values) or not mean_values:
-        raise ValueError(f"mean and std need one entry per channel, got {mean} and {std}")
-    if any(not s > 0 for s in std_values):
-        raise ValueError(f"std must be positive, got {std}")
-    channels = len(mean_values)
+    if (mean is None) != (std is None):
+        raise ValueError("pass both mean and std, or neither (a model fed images in [0, 1])")
+    mean_values = std_values = channels = None
+    if mean is not None:
+        mean_values = [float(v) for v in mean]
+        std_values = [float(v) for v in std]
+        if len(mean_values) != len(std_values) or not mean_values:
+            raise ValueError(f"mean and std need one entry per channel, got {mean} and {std}")
+        if any(not s > 0 for s in std_values):
+            raise ValueError(f"std must be positive, got {std}")
+        channels = len(mean_values)
 
     device = model_device_and_dtype(model)[0] if device is None else torch.device(device)
     model.to(device)
+
+    def on_device(values: list[float] | None) -> torch.Tensor | None:
+        return None if values is None else torch.tensor(values, dtype=torch.float32, device=device)
+
     options = dict(
-        mean=torch.tensor(mean_values, dtype=torch.float32, device=device),
-        std=torch.tensor(std_values, dtype=torch.float32, device=device),
+        mean=on_device(mean_values),
+        std=on_device(std_values),
         batch_size=batch_size,
         layout=ImageLayout.NHWC,
         device=device,
@@ -190,6 +215,7 @@ def evaluate_model(
         "device": str(device),
         "autocast_dtype": None if autocast_dtype is None else str(autocast_dtype),
         "channels_last": bool(channels_last),
+        # None: the model was fed images in [0, 1] and standardised them itself.
         "mean": mean_values,
         "std": std_values,
     }
@@ -241,7 +267,7 @@ def _evaluate_corruptions(
     corrupted: Any,
     cells: list[tuple[str, int]],
     limit: slice,
-    channels: int,
+    channels: int | None,
     image_size: tuple[int, int] | None,
     options: dict[str, Any],
     progress: bool,

@@ -146,20 +146,32 @@ def resolve_checkpoint_path(path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
     """Load and validate a checkpoint file or a run folder's checkpoint."""
     file = resolve_checkpoint_path(path)
+    state = _read_torch_file(file, map_location, "probmoll checkpoint")
+    _check_checkpoint(state, file)
+    return state
+
+
+def _read_torch_file(file: Path, map_location: str | torch.device, what: str) -> Any:
+    """``torch.load(file, weights_only=True)``; a ValueError saying why the file is not a
+    readable ``what`` otherwise."""
     try:
-        state = torch.load(file, map_location=map_location, weights_only=True)
+        return torch.load(file, map_location=map_location, weights_only=True)
     except Exception as error:
         # torch's messages run over several lines (its first sentence says what failed),
         # or are empty for an empty file.
         reason = " ".join(str(error).split()).split(". ")[0] or type(error).__name__
         if "Weights only load failed" in reason:
-            what = "it holds objects other than tensors and plain Python values"
+            why = "it holds objects other than tensors and plain Python values"
         else:
-            what = f"it is truncated or damaged ({file.stat().st_size} bytes)"
+            why = f"it is truncated or damaged ({file.stat().st_size} bytes)"
         raise ValueError(
-            f"{str(file)!r} is not a readable probmoll checkpoint: {what}: {reason}; "
+            f"{str(file)!r} is not a readable {what}: {why}: {reason}; "
             "restore it from a copy or write it again"
         ) from error
+
+
+def _check_checkpoint(state: Any, file: Path) -> None:
+    """Raise a ValueError unless ``state`` (read from ``file``) is a probmoll checkpoint."""
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(
@@ -169,7 +181,6 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     for key in ("model", "model_state", "data"):
         if key not in state:
             raise ValueError(f"checkpoint {str(file)!r} lacks the key {key!r}")
-    return state
 
 
 def model_from_checkpoint(

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from probmoll.models.registry import register_model
+from probmoll.models.weights import download_torchvision_weights
 
 __all__ = ["resnet50_imagenet"]
 
@@ -30,6 +31,7 @@ def resnet50_imagenet(
         ``"IMAGENET1K_V2"``, which torchvision downloads into its cache when there is
         internet (and fails with a clear message otherwise).
         With ``num_classes != 1000`` the classification layer is replaced after loading.
+        (``model.init_from`` of a training run does the same for every model.)
     """
     from torchvision.models import resnet50
 
@@ -52,15 +54,7 @@ def resnet50_imagenet(
                 raise ValueError(
                     f"unknown ResNet-50 weights {weights!r}; valid: {valid} or a file path"
                 ) from None
-            try:
-                state = enum.get_state_dict(progress=True)
-            except Exception as error:  # urllib raises several types for a missing network
-                raise RuntimeError(
-                    f"could not download torchvision weights {enum.name} ({error}). Without "
-                    f"internet, download {enum.url} elsewhere and pass its local path as "
-                    f"weights=PATH."
-                ) from error
-            model.load_state_dict(state)
+            model.load_state_dict(download_torchvision_weights(enum))
     if num_classes != model.fc.out_features:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
     return model

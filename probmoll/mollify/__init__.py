@@ -14,7 +14,9 @@ per-image levels (a number, or a tensor of the leading batch shape):
 :class:`Mollifier` (built from a :class:`MollifyConfig` by :func:`create_mollifier`)
 draws a role and a temperature per image (:mod:`probmoll.mollify.sampling`) and applies the
 kernels to a whole batch (Sec. 4); :class:`LabelForm` and :class:`BlurSchedule` name the
-label forms and blur label schedules.
+label forms and blur label schedules. :class:`Mollify` wraps it as a drop-in batch
+transform, ``x, y = mollify(x, y)``, the calling convention of torchvision's ``v2.MixUp``
+(:mod:`probmoll.mollify.transform`).
 
 Names are imported on first use (PEP 562), so that ``import probmoll.mollify`` imports no
 torch: the options of a run's config (:class:`MollifyConfig`, :class:`Role`,
@@ -42,6 +44,8 @@ _SOURCES = {
     "Mollifier": "mollifier",
     "MollifyConfig": "mollifier",
     "create_mollifier": "mollifier",
+    "Mollify": "transform",
+    "MollifyDraw": "transform",
     "noise": "noise",
     "noise_coefficients": "noise",
     "ROLE_NAMES": "options",
@@ -69,7 +73,9 @@ __all__ = [
     "LabelForm",
     "MollifiedBatch",
     "Mollifier",
+    "Mollify",
     "MollifyConfig",
+    "MollifyDraw",
     "Role",
     "as_soft_targets",
     "blur",

@@ -27,10 +27,12 @@ __all__ = [
     "check_corruption_preset",
     "check_corruptions",
     "check_dataset_options",
+    "check_init_from",
     "check_likelihood_copies",
     "check_machine",
     "check_model_kwargs",
     "check_tempered_targets",
+    "check_wandb",
 ]
 
 # Smallest values of the integer options of the registered models and datasets (the
@@ -133,6 +135,18 @@ def check_model_kwargs(name: str, kwargs: Mapping[str, Any]) -> None:
         raise ConfigError(f"model.kwargs do not fit {owner}: {error}") from None
 
 
+def check_init_from(source: str) -> None:
+    """``model.init_from`` names weights that exist: a file, a run folder holding a
+    checkpoint, or a known torchvision weights name (checked without reading or
+    downloading them; whether they fit the model is checked once it is built)."""
+    from probmoll.models import check_weights_source
+
+    try:
+        check_weights_source(source)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"model.init_from = {source!r}: {error}") from None
+
+
 def check_dataset_options(name: str, options: Mapping[str, Any]) -> None:
     """``data.options`` against the options of the loader of dataset ``name`` (what
     :func:`probmoll.data.load_dataset` accepts); errors name ``data.options.<option>``."""
@@ -215,6 +229,18 @@ def check_machine(device: str, precision: str, tensorboard: bool) -> None:
             raise ConfigError(
                 "tensorboard = true needs the tensorboard package (pip install tensorboard)"
             ) from None
+
+
+def check_wandb(enabled: bool) -> None:
+    """The wandb package, when ``wandb.enabled`` asks for Weights & Biases logging."""
+    if not enabled:
+        return
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "wandb.enabled = true needs the wandb package (pip install wandb)"
+        ) from None
 
 
 def check_likelihood_copies(likelihood: LikelihoodConfig, mollify: MollifyConfig) -> None:

@@ -2,19 +2,20 @@
 
 One :class:`TrainConfig` describes a whole run. It is read from a YAML file whose
 sections mirror the dataclasses (``data``, ``model``, ``augment``, ``mollify``,
-``likelihood``, ``optim``, ``schedule``, ``ema``, ``eval``), updated with dotted
-``key=value`` overrides from the command line (values are parsed as YAML, so
+``likelihood``, ``optim``, ``schedule``, ``ema``, ``eval``, ``wandb``), updated with
+dotted ``key=value`` overrides from the command line (values are parsed as YAML, so
 ``likelihood.k=4``, ``mollify.enabled=false`` and ``eval.severities=[1,5]`` all do what
 they say), checked field by field against the type annotations, and validated as a
 whole *before* any data is loaded. The resolved configuration is written to
 ``RUN/config.yaml``; ``probmoll train --config RUN/config.yaml`` repeats the run.
 
-The sections ``augment``, ``mollify`` and ``likelihood`` are the configuration
-dataclasses of :mod:`probmoll.augment`, :mod:`probmoll.mollify` and
-:mod:`probmoll.likelihoods` themselves, so every option of those packages is reachable
-from a config file without a second copy of their defaults here. The file format
-itself (dataclass <-> dict <-> YAML, overrides) is :mod:`probmoll.utils.config`; the
-checks across sections are :mod:`probmoll.train.checks`.
+The sections ``augment``, ``mollify``, ``likelihood`` and ``wandb`` are the
+configuration dataclasses of :mod:`probmoll.augment`, :mod:`probmoll.mollify`,
+:mod:`probmoll.likelihoods` and :mod:`probmoll.train.wandb_log` themselves, so every
+option of those is reachable from a config file without a second copy of their
+defaults here. The file format itself (dataclass <-> dict <-> YAML, overrides) is
+:mod:`probmoll.utils.config`; the checks across sections are
+:mod:`probmoll.train.checks`.
 
 Validated once: :func:`load_config` returns a configuration that passed
 :func:`validate_config`, and the training engine checks only configurations that did
@@ -45,11 +46,14 @@ from probmoll.train.checks import (
     check_corruption_preset,
     check_corruptions,
     check_dataset_options,
+    check_init_from,
     check_likelihood_copies,
     check_machine,
     check_model_kwargs,
     check_tempered_targets,
+    check_wandb,
 )
+from probmoll.train.wandb_log import WandbConfig
 from probmoll.utils.config import (
     ConfigError,
     apply_overrides,
@@ -71,6 +75,7 @@ __all__ = [
     "OptimConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "WandbConfig",
     "apply_overrides",
     "config_from_dict",
     "config_to_dict",
@@ -124,6 +129,12 @@ class ModelConfig:
     name: str = "preact_resnet50"
     # Extra keyword arguments of the model factory, e.g. {width: 8}.
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # Start from trained weights (fine-tuning): a probmoll run folder or checkpoint, a
+    # state-dict file, or a torchvision weights name such as ResNet50_Weights.IMAGENET1K_V2.
+    # Loaded once the model is built, before the first step, never on resume (a resumed
+    # run restores its own checkpoint). A classification layer for another number of
+    # classes keeps its fresh initialisation; any other difference is an error.
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,6 +255,7 @@ class TrainConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
 
 
 def load_config(
@@ -315,7 +327,10 @@ def load_resume_config(run_dir: str | os.PathLike, overrides: Sequence[str] = ()
             f"runs), got {refused}: to change anything else start a new run, e.g. probmoll "
             f"train --config {os.path.join(run_dir, 'config.yaml')} KEY=VALUE out=NEW_FOLDER"
         )
-    return load_config(os.path.join(run_dir, "config.yaml"), [*overrides, f"out={run_dir}"])
+    config = load_config(
+        os.path.join(run_dir, "config.yaml"), [*overrides, f"out={run_dir}"], validate=False
+    )
+    return validate_config(config, resume=True)
 
 
 # ------------------------------------------------------------------------- validation
@@ -326,18 +341,23 @@ def load_resume_config(run_dir: str | os.PathLike, overrides: Sequence[str] = ()
 _VALIDATED: weakref.WeakValueDictionary[int, TrainConfig] = weakref.WeakValueDictionary()
 
 
-def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
+def validate_config(
+    config: TrainConfig, *, world_size: int = 1, resume: bool = False
+) -> TrainConfig:
     """Reject configurations that cannot run, before any data is loaded or model built.
 
     Checks value ranges, that ``batch_size`` is divisible by ``likelihood.k`` (and by
     ``k * world_size`` under DDP), registry names (model, dataset, corruption benchmark),
     ``model.kwargs`` against the model factory's signature and ``data.options`` against
     the dataset loader's (names, annotated types, obvious bounds), that ``likelihood.k``
-    > 1 has mollification to make its copies differ, and that the requested device and
-    precision exist. The sections' own checks (``likelihood``, ``mollify``, ``augment``)
-    ran when they were built. Returns ``config``, now known valid to :func:`ensure_valid`.
-    The checks that import the registries (and so torch) and the machine's come last, so
-    that any other error is reported without importing torch.
+    > 1 has mollification to make its copies differ, that the requested device and
+    precision exist, that ``model.init_from`` names existing weights (not with
+    ``resume``: a resumed run restores its own checkpoint, whatever became of the
+    weights it started from) and that the wandb package is there when
+    ``wandb.enabled``. The sections' own checks (``likelihood``, ``mollify``,
+    ``augment``) ran when they were built. Returns ``config``, now known valid to
+    :func:`ensure_valid`. The checks that import the registries (and so torch) and the
+    machine's come last, so that any other error is reported without importing torch.
 
     Raises
     ------
@@ -413,13 +433,16 @@ def validate_config(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
     )
     check_corruption_preset(evaluation.corruption_preset, evaluation.corruptions)
 
-    _check_registered(config)
+    check(bool(config.wandb.project), "wandb.project must not be empty")
+
+    _check_registered(config, resume=resume)
     check_machine(config.device, config.precision, config.tensorboard)
+    check_wandb(config.wandb.enabled)
     _VALIDATED[id(config)] = config
     return config
 
 
-def ensure_valid(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
+def ensure_valid(config: TrainConfig, *, world_size: int = 1, resume: bool = False) -> TrainConfig:
     """``config``, checked by :func:`validate_config` unless that already happened.
 
     A configuration from :func:`load_config` (or one that went through
@@ -434,12 +457,12 @@ def ensure_valid(config: TrainConfig, *, world_size: int = 1) -> TrainConfig:
         As :func:`validate_config`.
     """
     if _VALIDATED.get(id(config)) is not config:
-        return validate_config(config, world_size=world_size)
+        return validate_config(config, world_size=world_size, resume=resume)
     _check_batch_split(config, world_size)
     return config
 
 
-def _check_registered(config: TrainConfig) -> None:
+def _check_registered(config: TrainConfig, *, resume: bool = False) -> None:
     """The checks against the registries (models, datasets, corruptions): they import
     them, and with them torch, so :func:`validate_config` runs them after the others."""
     from probmoll.data import list_datasets
@@ -459,6 +482,8 @@ def _check_registered(config: TrainConfig) -> None:
         + ", ".join(models),
     )
     check_model_kwargs(config.model.name, config.model.kwargs)
+    if config.model.init_from is not None and not resume:
+        check_init_from(config.model.init_from)
     check_dataset_options(config.data.name, config.data.options)
     evaluation = config.eval
     try:

@@ -84,6 +84,7 @@ from probmoll.train.state import (
     prepare_run_folder,
 )
 from probmoll.train.trainer import NonFiniteLossError, Trainer
+from probmoll.train.wandb_log import start_wandb
 from probmoll.utils.io import atomic_write_json, atomic_write_text, read_json
 from probmoll.utils.progress import is_terminal
 
@@ -205,21 +206,22 @@ def main(
     if device.type == "cuda" and context.is_distributed:
         device = torch.device("cuda", context.local_rank)
     try:
-        with _folder_lock(config, context):
+        with _folder_lock(config, context, resume):
             return _main(config, device, context, resume=resume, overwrite=overwrite)
     finally:
         destroy_distributed(context)
 
 
 @contextlib.contextmanager
-def _folder_lock(config: TrainConfig, context: DistributedContext) -> Iterator[None]:
+def _folder_lock(config: TrainConfig, context: DistributedContext, resume: bool) -> Iterator[None]:
     """Hold the run folder's lock (rank 0) from before the folder is looked at until the
     final evaluation and ``run.json`` are written; the kernel releases it if the process
     dies, so a second process never trains (or --overwrite deletes) under a live one."""
     if not context.is_main:
         yield
         return
-    ensure_valid(config, world_size=context.world_size)  # a bad config locks (creates) nothing
+    # A bad config locks (creates) nothing.
+    ensure_valid(config, world_size=context.world_size, resume=resume)
     lock = lock_run_folder(config.out)
     try:
         yield
@@ -236,7 +238,7 @@ def _main(
     overwrite: bool,
 ) -> dict[str, Any] | None:
     # A configuration from load_config (or a sweep) was validated there: not again.
-    ensure_valid(config, world_size=context.world_size)
+    ensure_valid(config, world_size=context.world_size, resume=resume)
     run_dir = Path(config.out)
     mode = None
     if context.is_main:
@@ -292,7 +294,8 @@ def _run(
     state = _read_checkpoint(checkpoint_path, device) if mode == "resume" else None
     data = load_data(config, device, context)
     check_evaluation(config, data.test_split)
-    trainer = Trainer(config, data, device, context)
+    # A resumed run restores its own weights: model.init_from is for a run's start only.
+    trainer = Trainer(config, data, device, context, initialize=state is None)
     if state is not None:
         trainer.eval_model.load_state_dict(state["model_state"])
         trainer.load_state_dict(state)
@@ -313,7 +316,7 @@ def _run(
         run_info["resumed"] = int(run_info.get("resumed", 0)) + 1
         run_info.pop("error", None)  # of a final evaluation that failed before
     else:
-        run_info = {}
+        run_info = {"init_from": trainer.initialized_from}
     run_info.update(
         status="running",
         seed=config.seed,
@@ -337,8 +340,9 @@ def _run(
             if context.is_main:
                 run_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(run_dir / CONFIG_NAME, dump_config(config))
+                wandb = start_wandb(config.wandb, run_dir, run_info["config"], run_info)
+                log = EpochLog(run_dir, tensorboard=config.tensorboard, wandb=wandb)
                 _write_run_info(run_dir, run_info)
-                log = EpochLog(run_dir, tensorboard=config.tensorboard)
                 log.truncate(trainer.epoch)
             try:
                 _train_epochs(trainer, log, checkpoint, stop_flag)
@@ -361,6 +365,7 @@ def _run(
             raise FinalEvaluationError(run_dir, error) from error
         status = "finished"
         if results is not None:
+            log.summarize(results)
             print("\n".join(summary_lines(results, run_dir)), flush=True)
         return results
     except KeyboardInterrupt:
@@ -491,6 +496,8 @@ def _final_evaluation(
                 "device",
                 "world_size",
                 "threads",
+                "init_from",
+                "wandb",
                 "config",
             )
         }

@@ -1,5 +1,6 @@
-"""Per-epoch logs (``log.jsonl``, ``log.csv``, optional TensorBoard), run metadata and
-the lines ``probmoll train`` prints (one per epoch, a summary at the end)."""
+"""Per-epoch logs (``log.jsonl``, ``log.csv``, optional TensorBoard and Weights & Biases),
+run metadata and the lines ``probmoll train`` prints (one per epoch, a summary at the
+end)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch
 from probmoll.evaluate import REPORT_FILE
 from probmoll.models import CHECKPOINT_NAME
 from probmoll.train.state import LOG_CSV_NAME, LOG_JSONL_NAME, METRICS_NAME, TENSORBOARD_NAME
+from probmoll.train.wandb_log import WandbLog
 from probmoll.utils.io import atomic_write_text
 
 __all__ = ["EpochLog", "environment_info", "epoch_line", "git_commit", "summary_lines"]
@@ -93,10 +95,17 @@ class EpochLog:
     The JSON lines file is the record; the CSV is rewritten from it after every row
     (columns = union of keys, in first-seen order), so the two never disagree. On resume,
     :meth:`truncate` drops the rows of epochs that the checkpoint has not completed (they
-    are computed again).
+    are computed again). Every row also goes to TensorBoard (``tensorboard``) and to a
+    W&B run (``wandb``), which :meth:`summarize` gives the final metrics.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, *, tensorboard: bool = False) -> None:
+    def __init__(
+        self,
+        run_dir: str | os.PathLike,
+        *,
+        tensorboard: bool = False,
+        wandb: WandbLog | None = None,
+    ) -> None:
         self.jsonl_path = Path(run_dir) / LOG_JSONL_NAME
         self.csv_path = Path(run_dir) / LOG_CSV_NAME
         self.rows: list[dict[str, Any]] = []
@@ -109,6 +118,7 @@ class EpochLog:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_NAME))
+        self.wandb = wandb
 
     def truncate(self, completed_epochs: int) -> None:
         """Keep only the rows of epochs ``< completed_epochs`` (0-based ``epoch`` field)."""
@@ -123,6 +133,13 @@ class EpochLog:
                 if isinstance(value, (int, float)) and key not in ("epoch", "step"):
                     self.writer.add_scalar(key, value, global_step=row["step"])
             self.writer.flush()
+        if self.wandb is not None:
+            self.wandb.log(row)
+
+    def summarize(self, results: Mapping[str, Any]) -> None:
+        """The final evaluation's metrics, for the logs that keep a summary (W&B)."""
+        if self.wandb is not None:
+            self.wandb.summarize(results)
 
     def _write(self) -> None:
         atomic_write_text(
@@ -140,6 +157,8 @@ class EpochLog:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.wandb is not None:
+            self.wandb.close()
 
 
 def _percent(value: float) -> str:

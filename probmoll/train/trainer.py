@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader
 from probmoll.augment import create_augmentation
 from probmoll.evaluate.core import standardize
 from probmoll.likelihoods import Objective
-from probmoll.models import create_model, save_checkpoint
+from probmoll.models import create_model, initialize_from, save_checkpoint
 from probmoll.mollify import Mollifier, create_mollifier
 from probmoll.train.config import ConfigError, TrainConfig, config_to_dict
 from probmoll.train.data import BatchTransformDataset, TrainData
@@ -65,11 +65,31 @@ class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN/inf; the last good checkpoint is kept."""
 
 
+def _initialize(model: nn.Module, source: str, context: DistributedContext) -> dict[str, Any]:
+    """``model.init_from``: the weights of ``source`` into ``model`` (before the EMA copy,
+    DDP and compilation), a one-line notice for a classification layer left at its fresh
+    initialisation; weights that do not fit raise a ConfigError."""
+    try:
+        record = initialize_from(model, source)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise ConfigError(f"model.init_from = {source!r}: {error}") from error
+    if record["reinitialized"] and context.is_main:
+        print(
+            f"model.init_from: {source} has {record['source_classes']} classes: the "
+            f"classification layer ({', '.join(record['reinitialized'])}) starts from a "
+            "fresh initialisation, every other weight from the source",
+            file=sys.stderr,
+        )
+    return record
+
+
 class Trainer:
     """Model, optimiser, schedule, augmentation, objective and the counters of a run.
 
     Built by :func:`main`; :meth:`state_dict`/:meth:`load_state_dict` are exactly what
-    ``checkpoint.pt`` holds besides the model.
+    ``checkpoint.pt`` holds besides the model. With ``initialize`` (a run that starts
+    rather than resumes), the model starts from the weights of ``model.init_from`` when
+    that is set; :attr:`initialized_from` then says what was loaded (None otherwise).
     """
 
     def __init__(
@@ -78,6 +98,8 @@ class Trainer:
         data: TrainData,
         device: torch.device,
         context: DistributedContext,
+        *,
+        initialize: bool = True,
     ) -> None:
         self.config = config
         self.data = data
@@ -93,7 +115,11 @@ class Trainer:
         )
         # Identical initial weights on every rank (DDP would broadcast them anyway).
         torch.manual_seed(config.seed)
-        model = create_model(config.model.name, **self.model_kwargs).to(device)
+        model = create_model(config.model.name, **self.model_kwargs)
+        self.initialized_from: dict[str, Any] | None = None
+        if initialize and config.model.init_from is not None:
+            self.initialized_from = _initialize(model, config.model.init_from, context)
+        model = model.to(device)
         if config.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model  # the plain module (evaluation, checkpoints)

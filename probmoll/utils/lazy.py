@@ -11,10 +11,29 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = ["lazy_exports"]
+
+
+class _LazyPackage(types.ModuleType):
+    """A package whose exported names shadow its sub-modules of the same name.
+
+    ``probmoll.mollify`` exports the function ``noise`` defined in its sub-module
+    ``noise``. Importing that sub-module (``from probmoll.mollify.noise import ...``, as
+    other modules do) makes the import system set the package attribute ``noise`` to the
+    module, after which ``from probmoll.mollify import noise`` would return the module.
+    An eagerly importing ``__init__`` keeps the function (its ``from .noise import noise``
+    runs after the sub-module is loaded); this class keeps the same answer lazily.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        shadowed = self.__dict__.get("_lazy_shadowed", ())
+        if name in shadowed and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
 
 
 def lazy_exports(
@@ -48,6 +67,14 @@ def lazy_exports(
     sources = dict(sources)
     public = list(public)
     submodules = frozenset(submodules)
+    module = sys.modules.get(package)
+    shadowed = frozenset(name for name, source in sources.items() if name == source)
+    if module is not None and shadowed:
+        module._lazy_shadowed = shadowed
+        module.__class__ = _LazyPackage
+        for name in shadowed:  # a sub-module imported before this call (during __init__)
+            if isinstance(vars(module).get(name), types.ModuleType):
+                setattr(module, name, vars(module)[name])
 
     def __getattr__(name: str) -> Any:
         if name in submodules:

@@ -57,9 +57,15 @@ def reference_logits(model: nn.Module, split: Split) -> torch.Tensor:
         return model(inputs)
 
 
-def save_untrained_run(folder, *, n: int, seed: int, model: str = "preact_resnet18_w16"):
+def save_untrained_run(
+    folder, *, n: int, seed: int, model: str = "preact_resnet18_w16", confident: bool = False
+):
     """Write ``folder/checkpoint.pt``: an untrained ``model`` of 4 classes whose dataset is
-    ``n`` synthetic test images (the checkpoint's data options); returns that test split."""
+    ``n`` synthetic test images (the checkpoint's data options); returns that test split.
+
+    ``confident``: BatchNorm statistics of random images and a classification layer scaled
+    up, so that the predictions, unlike an untrained model's near-uniform ones, change
+    from image to image."""
     from probmoll.data import load_dataset
     from probmoll.models import create_model, data_info, save_checkpoint
 
@@ -69,9 +75,14 @@ def save_untrained_run(folder, *, n: int, seed: int, model: str = "preact_resnet
     info = data_info("synthetic", mean=test.mean, std=test.std, classes=test.classes, **kwargs)
     info["options"] = options
     torch.manual_seed(seed)
+    network = create_model(model, **kwargs)
+    if confident:
+        with torch.no_grad():
+            network.train()(torch.randn(32, 3, 32, 32))
+            network.fc.weight.mul_(30)
     save_checkpoint(
         folder / "checkpoint.pt",
-        model=create_model(model, **kwargs),
+        model=network,
         model_name=model,
         model_kwargs=kwargs,
         data=info,

@@ -20,6 +20,7 @@ from probmoll.train.config import (
     OptimConfig,
     ScheduleConfig,
     TrainConfig,
+    WandbConfig,
     config_from_dict,
     config_to_dict,
     dump_config,
@@ -45,13 +46,19 @@ def test_defaults_follow_the_paper_recipe():
     assert isinstance(config.augment, AugmentConfig)
 
 
-SECTIONS = {"data", "model", "augment", "mollify", "likelihood", "optim", "schedule", "ema", "eval"}
+SECTIONS = {
+    "data", "model", "augment", "mollify", "likelihood", "optim", "schedule", "ema", "eval",
+    "wandb",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "cls",
-    [TrainConfig, DataConfig, ModelConfig, OptimConfig, ScheduleConfig, EmaConfig, EvalConfig],
-)
+    [
+        TrainConfig, DataConfig, ModelConfig, OptimConfig, ScheduleConfig, EmaConfig, EvalConfig,
+        WandbConfig,
+    ],
+)  # fmt: skip
 def test_every_field_has_a_comment(cls):
     lines = inspect.getsource(cls).splitlines()
     for field in dataclasses.fields(cls):

@@ -43,3 +43,39 @@ def test_every_public_name_of_the_lazy_packages_resolves(name):
     module = importlib.import_module(name)
     for public in module.__all__:
         assert getattr(module, public) is not None, f"{name}.{public}"
+
+
+def test_an_exported_name_shadows_its_submodule_of_the_same_name(tmp_path, monkeypatch):
+    # The package exports the function `shade` of its sub-module `shade`; importing the
+    # sub-module directly (as other modules do) must not replace the function by the module.
+    root = tmp_path / "shadepkg"
+    root.mkdir()
+    (root / "__init__.py").write_text(
+        "from probmoll.utils.lazy import lazy_exports\n"
+        "__all__ = ['shade']\n"
+        "__getattr__, __dir__ = lazy_exports(__name__, {'shade': 'shade'}, __all__)\n"
+    )
+    (root / "shade.py").write_text("def shade():\n    return 'function'\n\nOTHER = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        from shadepkg import shade
+        from shadepkg.shade import OTHER  # loads the sub-module first
+
+        assert OTHER == 1 and callable(shade) and shade() == "function"
+        assert sys.modules["shadepkg.shade"].shade is shade
+    finally:
+        for name in ("shadepkg", "shadepkg.shade"):
+            sys.modules.pop(name, None)
+
+
+def test_mollify_exports_the_noise_and_blur_functions_after_their_modules_load():
+    code = (
+        "import probmoll.mollify.noise, probmoll.mollify.blur\n"
+        "from probmoll.mollify import blur, noise\n"
+        "assert callable(noise) and callable(blur), (noise, blur)\n"
+        "assert noise.__name__ == 'noise' and blur.__name__ == 'blur'\n"
+    )
+    from tests.helpers import run_python
+
+    finished = run_python(code)
+    assert finished.returncode == 0, finished.stderr
