@@ -112,6 +112,7 @@ def softmax_regression_model(
     per_copy: bool = False,
     prior_scale: float = 1.0,
     reference_class: int | None = None,
+    subsample_size: int | None = None,
 ) -> Tensor:
     r"""Pyro model of a Bayesian softmax layer over fixed features (Eq. 28 scaling).
 
@@ -150,7 +151,8 @@ def softmax_regression_model(
     copies : int
         K, copies of each image; must divide the number of rows.
     temperature : float
-        T > 0 of Eq. 28; T > 1 weakens the likelihood against the prior.
+        T > 0 of Eq. 28: the log-likelihood is scaled by ``1 / T``; T > 1 weakens the
+        likelihood against the prior, T < 1 is a cold posterior.
     per_copy : bool
         Count each copy as a datum (scale ``1 / T``) instead of each image (``1 / (K T)``).
     prior_scale : float
@@ -160,15 +162,28 @@ def softmax_regression_model(
         Softmax is invariant to a shift shared by all classes; under a weak prior that
         leaves a long ridge in the posterior which NUTS explores slowly. Pinning removes
         it (a different prior: the pinned class has no parameters).
+    subsample_size : int, optional
+        Score a random subsample of this many rows (``pyro.plate("rows", K * B,
+        subsample_size=...)``), whose log-likelihood Pyro scales by ``K * B / subsample_size``
+        on top of the scale above: an unbiased estimate of the full data term, for
+        minibatch SVI. ``None`` scores every row.
 
     Returns
     -------
     Tensor
-        The logits ``(K * B, C)`` (handy under ``poutine.trace``).
+        The logits of the scored rows, ``(K * B, C)`` or ``(subsample_size, C)``.
     """
     _check_options(num_classes, likelihood, copies, temperature, per_copy, prior_scale)
     rows, num_features = _check_features(features)
     _check_reference_class(reference_class, num_classes)
+    if subsample_size is not None and (
+        isinstance(subsample_size, bool)
+        or not isinstance(subsample_size, int)
+        or not 1 <= subsample_size <= rows
+    ):
+        raise ValueError(
+            f"subsample_size must be None or an int in [1, {rows}], got {subsample_size!r}"
+        )
     if rows % copies:
         raise ValueError(
             f"features have {rows} rows, not a multiple of copies={copies} "
@@ -181,13 +196,16 @@ def softmax_regression_model(
     prior = dist.Normal(features.new_zeros(()), features.new_tensor(float(prior_scale)))
     weight = pyro.sample("weight", prior.expand([num_features, free_classes]).to_event(2))
     bias = pyro.sample("bias", prior.expand([free_classes]).to_event(1))
-    logits = last_layer_logits(features, weight, bias, reference_class=reference_class)
-
     scale = 1.0 / (temperature if per_copy else copies * temperature)
-    with pyro.plate("rows", rows), poutine.scale(scale=scale):
-        pyro.sample(
-            "y", _likelihood(likelihood, logits, targets), obs=_observed(likelihood, targets)
-        )
+    with pyro.plate("rows", rows, subsample_size=subsample_size, device=features.device) as index:
+        if subsample_size is not None:
+            features = features[index]
+            targets = None if targets is None else targets[index]
+        logits = last_layer_logits(features, weight, bias, reference_class=reference_class)
+        with poutine.scale(scale=scale):
+            pyro.sample(
+                "y", _likelihood(likelihood, logits, targets), obs=_observed(likelihood, targets)
+            )
     return logits
 
 
@@ -209,11 +227,12 @@ def _observed(likelihood: str, targets: Tensor | None) -> Tensor | None:
 
 
 class Posterior(NamedTuple):
-    """NUTS draws of :func:`sample_posterior`."""
+    """Posterior draws of NUTS (:func:`sample_posterior`) or of a variational guide
+    (:func:`~probmoll.bayes.fit_svi`)."""
 
     # {"weight": (chains, samples, F, C'), "bias": (chains, samples, C')}, C' = C or C - 1.
     draws: dict[str, Tensor]
-    # arviz.InferenceData with posterior and sample_stats (divergences) groups.
+    # arviz.InferenceData with posterior and (NUTS) sample_stats (divergences) groups.
     inference_data: Any
 
 
