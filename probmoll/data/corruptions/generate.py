@@ -37,7 +37,6 @@ the same set.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import multiprocessing
 import os
@@ -50,7 +49,7 @@ import numpy as np
 
 from probmoll.utils.io import atomic_write_json, exclusive_file_lock
 
-from ..cache import ArrayFileWriter, digest, save_npy_atomic, sha256_file
+from ..cache import ArrayFileWriter, digest, save_npy_atomic
 from ..dataset import DatasetSplit
 from .kernels import (
     GRAYSCALE_RULE,
@@ -61,8 +60,12 @@ from .kernels import (
     corrupt_range,
     image_seed,
 )
+from .manifest import complete as _complete
+from .manifest import file_record as _file_record
+from .manifest import open_manifest as _open_manifest
+from .manifest import with_preset
 from .names import ALL_CORRUPTIONS, SEVERITIES, check_severities, resolve_corruptions
-from .presets import CORRUPTION_PRESETS, IMAGENET_C, check_preset, resolve_preset
+from .presets import CORRUPTION_PRESETS, check_preset, resolve_preset
 from .sets import CorruptedDataset
 
 __all__ = [
@@ -281,29 +284,6 @@ def _settings(
     }
 
 
-def _file_record(path: Path) -> dict[str, Any]:
-    header = np.load(path, mmap_mode="r")
-    return {
-        "file": path.name,
-        "shape": [int(s) for s in header.shape],
-        "bytes": path.stat().st_size,
-        "sha256": sha256_file(path),
-    }
-
-
-def _complete(out_dir: Path, record: dict[str, Any] | None) -> bool:
-    """Whether a manifest record matches its file (same name, size and shape)."""
-    if not record:
-        return False
-    path = out_dir / record["file"]
-    if not path.is_file() or path.stat().st_size != record["bytes"]:
-        return False
-    try:
-        return list(np.load(path, mmap_mode="r").shape) == record["shape"]
-    except (OSError, ValueError):
-        return False
-
-
 def generate_corruptions(
     split: DatasetSplit,
     out_dir: str | os.PathLike,
@@ -420,51 +400,6 @@ def generate_corruptions(
                 progress,
             )
     return CorruptedDataset(out_dir, kind="cifar-c", image_size=split.image_size)
-
-
-def _open_manifest(
-    path: Path, settings: dict[str, Any], out_dir: Path, overwrite: bool
-) -> dict[str, Any]:
-    if path.is_file():
-        try:
-            manifest = json.loads(path.read_text())
-        except ValueError as error:
-            raise ValueError(
-                f"{str(path)!r} is not valid JSON ({error}); delete it to regenerate"
-            ) from error
-        legacy = "preset" not in manifest
-        manifest = with_preset(manifest)
-        old = {k: manifest.get(k) for k in settings}
-        if old == settings:
-            manifest.setdefault("files", {})
-            if legacy:
-                atomic_write_json(path, manifest)  # now records its preset
-            return manifest
-        differing = sorted(k for k in settings if old.get(k) != settings[k])
-        if not overwrite:
-            raise ValueError(
-                f"{str(out_dir)!r} holds a corruption set made with other settings (differing: "
-                f"{differing}); choose another out_dir or pass overwrite=True to replace it"
-            )
-        for record in [*manifest.get("files", {}).values(), manifest.get("labels")]:
-            if record:
-                (out_dir / record["file"]).unlink(missing_ok=True)
-    manifest = {**settings, "labels": None, "files": {}}
-    atomic_write_json(path, manifest)
-    return manifest
-
-
-def with_preset(manifest: dict[str, Any]) -> dict[str, Any]:
-    """``manifest`` with the entries of its preset: those a manifest written before presets
-    existed leaves out (its set was made by the package's functions, an imagenet-c set)."""
-    if "preset" in manifest:
-        return manifest
-    return {
-        **manifest,
-        "preset": IMAGENET_C.name,
-        "parameters": IMAGENET_C.table(),
-        "parameters_sha256": IMAGENET_C.digest(),
-    }
 
 
 def _run(

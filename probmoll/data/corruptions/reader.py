@@ -19,8 +19,9 @@ from typing import Any
 from ..cache import default_cache_dir, default_data_root
 from ..dataset import DatasetSplit
 from ..registry import load_dataset
-from .generate import generate_corruptions, set_name_from_settings, set_settings, with_preset
+from .generate import generate_corruptions, set_name_from_settings, set_settings
 from .kernels import check_image_size
+from .manifest import with_preset
 from .names import (
     ALL_CORRUPTIONS,
     BENCHMARK_CORRUPTIONS,
