@@ -31,7 +31,11 @@ def synthetic_test():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, synthetic_test):
     """A run folder with a checkpoint of an (untrained) model for the synthetic dataset."""
-    folder = tmp_path_factory.mktemp("run")
+    return save_run(tmp_path_factory.mktemp("run"), synthetic_test)
+
+
+def save_run(folder, split, extra=None):
+    """``folder`` with the checkpoint of an untrained model for ``split``'s images."""
     torch.manual_seed(0)
     kwargs = {"num_classes": 10, "in_channels": 3, "image_size": 32}
     model = create_model(MODEL, **kwargs)
@@ -40,12 +44,17 @@ def run_dir(tmp_path_factory, synthetic_test):
         num_classes=10,
         in_channels=3,
         image_size=32,
-        mean=synthetic_test.mean,
-        std=synthetic_test.std,
-        classes=synthetic_test.classes,
+        mean=split.mean,
+        std=split.std,
+        classes=split.classes,
     )
     save_checkpoint(
-        folder / "checkpoint.pt", model=model, model_name=MODEL, model_kwargs=kwargs, data=info
+        folder / "checkpoint.pt",
+        model=model,
+        model_name=MODEL,
+        model_kwargs=kwargs,
+        data=info,
+        extra=extra,
     )
     return folder
 
@@ -393,25 +402,8 @@ def test_inference_settings_follow_the_run_unless_forced():
 
 
 def test_a_bf16_run_is_evaluated_in_bf16_by_default(tmp_path, synthetic_test):
-    torch.manual_seed(0)
-    kwargs = {"num_classes": 10, "in_channels": 3, "image_size": 32}
-    model = create_model(MODEL, **kwargs)
-    info = data_info(
-        "synthetic",
-        num_classes=10,
-        in_channels=3,
-        image_size=32,
-        mean=synthetic_test.mean,
-        std=synthetic_test.std,
-        classes=synthetic_test.classes,
-    )
-    save_checkpoint(
-        tmp_path / "checkpoint.pt",
-        model=model,
-        model_name=MODEL,
-        model_kwargs=kwargs,
-        data=info,
-        extra={"config": {"precision": "bf16", "channels_last": True}},
+    save_run(
+        tmp_path, synthetic_test, extra={"config": {"precision": "bf16", "channels_last": True}}
     )
     found = {}
     for precision in ("auto", "fp32"):
