@@ -27,8 +27,7 @@ reference setting with the fraction of seeds that agree in sign, the paper's cla
 checked against those differences, the paper's numbers for the same augmentation, a
 scatter of clean against corrupted metrics (Fig. 5) and severity curves (mean ± std over
 seeds, PNG), and the provenance of every run (command, config, git commit, seed, steps,
-wall time, device). A grid that borrows a re-evaluated baseline (``experiments/study.py``,
-Table 2) shows those runs as its own setting. Last, every claim of the paper the grids
+wall time, device). Last, every claim of the paper the grids
 test, with the verdict rule (``experiments/claim_checks.py``).
 
 This file assembles the report; the parts live beside it: ``experiments/runs.py`` (loading
@@ -82,7 +81,7 @@ from experiments.runs import (  # noqa: E402
     is_cifar10_jpeg,
     load_runs,
 )
-from experiments.study import BASELINES, load_baseline_runs, study_of  # noqa: E402
+from experiments.study import study_of  # noqa: E402
 from experiments.tables import (  # noqa: E402
     SUMMARY_COLUMNS,
     claims_table,
@@ -141,7 +140,6 @@ __all__ = [
     "fig3_section",
     "format_stat",
     "grid_description",
-    "grid_runs",
     "grid_section",
     "group_runs",
     "is_cifar10_jpeg",
@@ -204,19 +202,12 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     reference : mapping
         The paper's numbers (``experiments/paper_reference.yaml``).
     """
-    own = load_runs(spec, results_dir)
-    runs = grid_runs(spec, results_dir, own)
+    runs = load_runs(spec, results_dir)
     grid_file = display_path(spec.path)
     lines = [f"## {spec.path.stem}", "", grid_description(spec.path), ""]
     lines += [f"Grid: `{grid_file}`; command: `probmoll sweep {grid_file}`.", ""]
-    missing = [p.name for p in spec.points if p.name not in {r.name for r in own}]
-    lines.append(f"Finished runs: {len(own)} of the grid's {len(spec.points)}.")
-    if len(runs) > len(own):
-        baseline = BASELINES[spec.path.stem]
-        lines.append(
-            f"Setting `{baseline.axis}={baseline.label}`: {len(runs) - len(own)} run(s) of "
-            f"`{baseline.grid}` re-evaluated on this grid's test images (experiments/study.py)."
-        )
+    missing = [p.name for p in spec.points if p.name not in {r.name for r in runs}]
+    lines.append(f"Finished runs: {len(runs)} of the grid's {len(spec.points)}.")
     if missing:
         lines.append(
             "Not run (or not finished) here: " + ", ".join(f"`{m}`" for m in missing) + "."
@@ -320,15 +311,6 @@ def grid_section(spec: SweepSpec, results_dir: Path, reference: Mapping[str, Any
     return lines
 
 
-def grid_runs(spec: SweepSpec, results_dir: Path, own: Sequence[Run] | None = None) -> list[Run]:
-    """The grid's finished runs, after the re-evaluated baseline runs it borrows
-    (``experiments.study.BASELINES``), if any."""
-    own = list(own) if own is not None else load_runs(spec, results_dir)
-    if spec.path.stem in BASELINES:
-        return load_baseline_runs(spec.path.stem, results_dir) + own
-    return own
-
-
 def fig3_section(results_dir: Path) -> list[str]:
     """Fig. 3: the PNG information curves in ``results/fig3/*.json``, with a linear fit."""
     files = sorted((results_dir / "fig3").glob("fig3_*.json"))
@@ -389,7 +371,7 @@ def build_report(grids: Sequence[Path], results_dir: Path) -> str:
         study = study_of(spec.path.stem)
         if study is not None:
             studies.setdefault(study, []).append(spec.path.stem)
-            runs_by_grid[spec.path.stem] = grid_runs(spec, results_dir)
+            runs_by_grid[spec.path.stem] = load_runs(spec, results_dir)
     if studies:
         lines += claims_section(runs_by_grid, studies, reference)
     lines += fig3_section(results_dir)

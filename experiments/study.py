@@ -21,53 +21,42 @@ A :class:`Study` runs the missing points of a grid through the sweep machinery
 (:func:`probmoll.train.sweep.run_sweep`: finished runs are skipped, interrupted ones
 resumed), copies the small files of finished runs to ``<results>/<grid>/<run>/``
 (:func:`experiments.runs.collect_grid`) and reads them back as :class:`experiments.runs.Run`.
-
-The CPU Table 2 grid has no run without mollification: its baseline is the FCR+TrivAug
-runs of the CPU Table 1 grid, which were evaluated on the whole test set while the role
-runs are evaluated on a fixed subset (``eval.subset``, the first images of the test set).
-:meth:`Study.baseline_runs` therefore re-evaluates those checkpoints with ``probmoll
-evaluate --subset N`` (same corruption set, preset and severities as the runs' own
-evaluation) into ``RUN/evaluations/<grid>-baseline/``, so that every row of the table is
-measured on the same images (:data:`BASELINES`).
+A point already in ``<results>/<grid>/<run>/`` as a finished run of exactly the configuration
+the grid now asks for (:meth:`Study.collected`) is not trained again, so a fresh clone
+reproduces only what its ``results/`` lacks; changing a grid or config makes its runs stale.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
 from experiments.runs import (
-    KEPT_FILES,
     REPO,
     Run,
     collect_grid,
+    display_path,
     load_runs,
     read_run_file,
 )
-from probmoll.train.config import dump_config
+from probmoll.train.config import ConfigError, config_to_dict, dump_config, load_config
 from probmoll.train.state import read_run_status
 from probmoll.train.sweep import SweepSpec, load_sweep, run_sweep
-from probmoll.utils.io import atomic_write_json, atomic_write_text
+from probmoll.utils.io import atomic_write_text
 
 __all__ = [
-    "BASELINES",
     "GRIDS_DIR",
     "SCALES",
     "STUDY_GRIDS",
     "TINY_CONFIG",
-    "Baseline",
     "Study",
     "StudyError",
-    "load_baseline_runs",
     "paper_dataset",
     "study_of",
     "tiny_grid",
@@ -104,36 +93,6 @@ STUDY_GRIDS: dict[str, dict[str, tuple[str, ...]]] = {
     "budget": {"cpu": ("cpu-budget-fmnist",)},
 }
 PAPER_DATASETS = ("cifar10", "cifar100", "tinyimagenet", "imagenet")
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Runs of another grid that serve as one setting of a grid, re-evaluated like it.
-
-    Parameters
-    ----------
-    grid : str
-        The grid holding the runs (its file stem).
-    labels : mapping of str to str
-        Their labels on that grid (seeds excepted: those of the target grid are taken).
-    axis, label : str
-        The axis of the target grid and the label the runs take on it.
-    """
-
-    grid: str
-    labels: Mapping[str, str]
-    axis: str
-    label: str
-
-
-BASELINES = {
-    "cpu-table2-fmnist": Baseline(
-        grid="cpu-table1-fmnist",
-        labels={"augment": "fcr+trivaug", "mollify.enabled": "false"},
-        axis="mollification",
-        label="none",
-    ),
-}
 
 
 class StudyError(RuntimeError):
@@ -192,8 +151,13 @@ def tiny_grid(stem: str, root: Path) -> Path:
 
 def _config_digest(config: Any) -> str:
     """A short digest of a resolved run configuration, its ``out`` left aside."""
-    text = dump_config(dataclasses.replace(config, out="-"))
+    text = dump_config(replace_out(config))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def replace_out(config: Any) -> Any:
+    """``config`` with ``out`` set to ``"-"`` (to compare configurations of any folder)."""
+    return dataclasses.replace(config, out="-")
 
 
 def _matches(labels: Mapping[str, str], where: Mapping[str, str] | None) -> bool:
@@ -300,9 +264,16 @@ class Study:
             if _matches(p.labels, where) and (seeds is None or p.labels.get("seed") in seeds)
         ]
         chosen = dataclasses.replace(spec, points=points)
-        todo = [p for p in points if read_run_status(p.config.out) != "finished"]
+        collected = {p.name for p in points if self.collected(stem, p)}
+        todo = [
+            p
+            for p in points
+            if p.name not in collected and read_run_status(p.config.out) != "finished"
+        ]
+        chosen = dataclasses.replace(chosen, points=[p for p in points if p.name not in collected])
         print(
             f"{stem}: {len(points) - len(todo)} of {len(points)} run(s) finished"
+            + (f" ({len(collected)} in {display_path(self.results_dir)}/)" if collected else "")
             + (f"; {self._missing_verb()} {len(todo)}" if todo else ""),
             file=self.log,
             flush=True,
@@ -326,95 +297,28 @@ class Study:
         names = {p.name for p in points}
         return [run for run in load_runs(spec, self.results_dir) if run.name in names]
 
+    def collected(self, stem: str, point: Any) -> bool:
+        """Whether ``<results>/<stem>/<point>/`` holds a finished run of exactly the
+        configuration the grid asks for (its ``out`` aside), while its run folder is gone:
+        such a run, made on another machine or before the run folders were cleaned, is not
+        trained again. Where the run folder exists, its own status decides."""
+        if read_run_status(point.config.out) is not None:
+            return False
+        folder = self.results_dir / stem / point.name
+        info = read_run_file(folder / "run.json")
+        if info.get("status") != "finished" or not (folder / "metrics.json").is_file():
+            return False
+        try:  # read back through the config schema: keys added since take their defaults
+            recorded = load_config(None, {**info["config"], "out": "-"}, validate=False)
+        except (ConfigError, KeyError, TypeError):
+            return False
+        return config_to_dict(recorded) == config_to_dict(replace_out(point.config))
+
     def _missing_verb(self) -> str:
         if self.dry_run:
             return "would run"
         return "running" if self.train else "left out (not trained)"
 
     def runs(self, stem: str) -> list[Run]:
-        """Every finished run of ``stem`` (after running the missing ones), with the
-        re-evaluated baseline of :data:`BASELINES` when the grid has one."""
-        runs = self.ensure(stem)
-        if stem in BASELINES:
-            runs = self.baseline_runs(stem) + runs
-        return runs
-
-    # ---------------------------------------------------------------- baselines
-    def baseline_runs(self, stem: str) -> list[Run]:
-        """The baseline runs of grid ``stem`` evaluated on its images (see the module)."""
-        baseline = BASELINES[stem]
-        target = self.spec(stem)
-        seeds = list(dict.fromkeys(p.labels.get("seed") for p in target.points))
-        self.ensure(baseline.grid, baseline.labels, seeds)
-        if self.dry_run:
-            print(f"  then re-evaluate them as {stem} evaluates", file=self.log)
-            return []
-        evaluation = target.points[0].config.eval
-        found = []
-        for point in self.spec(baseline.grid).points:
-            if not _matches(point.labels, baseline.labels) or point.labels.get("seed") not in seeds:
-                continue
-            if read_run_status(point.config.out) != "finished":
-                continue
-            folder = Path(point.config.out) / "evaluations" / f"{stem}-baseline"
-            if not (folder / "metrics.json").is_file():
-                self._evaluate(point.config, evaluation, folder)
-            target_dir = self.results_dir / stem / "baseline" / point.name
-            target_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / "metrics.json", target_dir / "metrics.json")
-            for name in KEPT_FILES:
-                if name != "metrics.json" and (Path(point.config.out) / name).is_file():
-                    shutil.copyfile(Path(point.config.out) / name, target_dir / name)
-            labels = {baseline.axis: baseline.label, "seed": point.labels.get("seed", "")}
-            atomic_write_json(
-                target_dir / "baseline.json",
-                {"labels": labels, "grid": baseline.grid, "run": point.name},
-            )
-            found.append(point.name)
-        return [r for r in load_baseline_runs(stem, self.results_dir) if r.name in found]
-
-    def _evaluate(self, config: Any, evaluation: Any, folder: Path) -> None:
-        """``probmoll evaluate`` of the run of ``config`` as ``evaluation`` evaluates."""
-        from probmoll.evaluate import add_arguments
-        from probmoll.evaluate import run as evaluate
-
-        argv = ["--checkpoint", str(config.out), "--corruptions", evaluation.corruptions]
-        argv += ["--out", str(folder), "--no-plots", "--no-progress"]
-        argv += ["--severities", *(str(s) for s in evaluation.severities)]
-        argv += ["--batch-size", str(evaluation.batch_size)]
-        options = {
-            "--subset": evaluation.subset,
-            "--cache-dir": config.data.cache_dir,
-            "--data-root": config.data.root,
-            "--corruptions-root": evaluation.root,
-            "--preset": getattr(evaluation, "corruption_preset", None),
-            "--device": None if config.device == "auto" else config.device,
-        }
-        argv += [word for option, value in options.items() if value for word in (option, value)]
-        if evaluation.include_heldout:
-            argv.append("--include-heldout")
-        if folder.exists():
-            argv.append("--overwrite")  # an evaluation interrupted before its metrics.json
-        parser = argparse.ArgumentParser(prog="probmoll evaluate")
-        add_arguments(parser)
-        words = [str(word) for word in argv]
-        try:
-            args = parser.parse_args(words)
-        except SystemExit:
-            raise StudyError(f"probmoll evaluate refuses {' '.join(words)}") from None
-        print(f"probmoll evaluate {' '.join(words)}", file=self.log, flush=True)
-        if evaluate(args) != 0:
-            self.failed.append(f"evaluation {folder}")
-            raise StudyError(f"probmoll evaluate failed for {config.out}")
-
-
-def load_baseline_runs(stem: str, results_dir: Path) -> list[Run]:
-    """The re-evaluated baseline runs copied to ``<results>/<stem>/baseline/<run>/``."""
-    runs = []
-    for folder in sorted((Path(results_dir) / stem / "baseline").glob("*/")):
-        metrics = read_run_file(folder / "metrics.json")
-        info = read_run_file(folder / "run.json")
-        about = read_run_file(folder / "baseline.json")
-        if metrics and info.get("status") == "finished" and about.get("labels"):
-            runs.append(Run(folder.name, dict(about["labels"]), folder, metrics, info))
-    return runs
+        """Every finished run of ``stem``, after running the missing ones."""
+        return self.ensure(stem)

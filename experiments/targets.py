@@ -46,7 +46,6 @@ from experiments.paper_tables import (
 from experiments.runs import REPO, group_runs
 from experiments.script_targets import fig3, fig4, fig11
 from experiments.study import (
-    BASELINES,
     SCALES,
     STUDY_GRIDS,
     Study,
@@ -75,15 +74,6 @@ def _table2(ctx: Context, target: str) -> None:
     lines = []
     for stem in ctx.grids("table2", "table2"):
         lines += role_table_lines(ctx.runs(stem), stem, ctx.reference, paper_dataset(stem))
-        if stem in BASELINES:
-            baseline = BASELINES[stem]
-            lines += [
-                f"Row `{baseline.label}`: the runs of `{baseline.grid}` with "
-                + ", ".join(f"{a}={v}" for a, v in baseline.labels.items())
-                + ", re-evaluated on this grid's test images with `probmoll evaluate` "
-                "(experiments/study.py); their whole-test-set numbers are in Table 1.",
-                "",
-            ]
     ctx.write_table("table2", "Table 2 (Sec. 4.4)", [*lines, *ctx.claims("table2")])
 
 

@@ -3,9 +3,10 @@
 One module fixture runs ``all --scale tiny`` (synthetic gratings, one seed: about a minute;
 runs with equal configs are shared across targets). The tests check that every target
 wrote its table or figures, that the numbers in the tables are those of the runs'
-metrics.json and of the paper's tables, that Table 2's baseline was re-evaluated on the
-role runs' images, that a second call trains nothing and resumes an interrupted run, and
-the exit status of targets a scale has no analogue of.
+metrics.json and of the paper's tables, that Table 2's rows were all measured on the same
+images, that a second call trains nothing and resumes an interrupted run, that a run already
+in the results folder is not trained again unless its configuration changed, and the exit
+status of targets a scale has no analogue of.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import yaml
 from experiments import report, targets
 from experiments.claims import STUDY_CLAIMS, VERDICT_RULE
 from experiments.script_targets import APPENDIX_B
-from experiments.study import BASELINES
+from experiments.study import Study
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = yaml.safe_load((REPO / "experiments" / "paper_reference.yaml").read_text())
@@ -117,29 +118,47 @@ def test_table1_cells_are_the_runs_metrics_and_the_papers(tiny):
     assert f"corruptions: {preset or 'imagenet-c'} (generated)" in text
 
 
-def test_table2_baseline_is_reevaluated_on_the_role_runs_images(tiny):
+def test_table2_rows_are_the_grids_own_runs_on_the_same_images(tiny):
     _, results, _ = tiny
-    baseline = BASELINES["cpu-table2-fmnist"]
-    folders = list((results / "cpu-table2-fmnist" / "baseline").iterdir())
-    assert len(folders) == 1  # tiny: one seed
-    about = json.loads((folders[0] / "baseline.json").read_text())
-    assert about["grid"] == baseline.grid
-    assert about["labels"] == {"mollification": "none", "seed": "0"}
-    evaluated = metrics(folders[0] / "metrics.json")
-    run = json.loads((folders[0] / "run.json").read_text())
-    source = Path(run["config"]["out"]) / "evaluations" / "cpu-table2-fmnist-baseline"
-    assert metrics(source / "metrics.json") == evaluated
-    roles = [metrics(p / "metrics.json") for p in (results / "cpu-table2-fmnist").glob("seed-*")]
-    assert len(roles) == 3
-    assert {m["clean"]["count"] for m in roles} == {evaluated["clean"]["count"]}
-    assert {m["data"].get("corruption_preset") for m in roles} == {
-        evaluated["data"].get("corruption_preset")
+    runs = {
+        p.name: metrics(p / "metrics.json") for p in (results / "cpu-table2-fmnist").glob("seed-*")
     }
+    assert len(runs) == 4  # tiny: one seed, none + three role sets
+    assert len({m["clean"]["count"] for m in runs.values()}) == 1
+    assert len({m["data"].get("corruption_preset") for m in runs.values()}) == 1
     rows = table_rows(results / "tables" / "table2_tiny.md")
     none = next(r for r in rows if r[:2] == ["ours", "none"])
-    assert none[3] == f"{100 * evaluated['clean']['error']:.1f}"
+    source = runs["seed-0__mollification-none"]
+    assert none[3] == f"{100 * source['clean']['error']:.1f}"
     assert [r[1] for r in rows if r[0] == "ours"] == ["none", "diffusion", "blur", "diff+blur"]
     assert sum(r[0] == "paper (CIFAR-10)" for r in rows) == 4
+
+
+def test_a_run_in_the_results_folder_is_not_trained_again_unless_its_config_changed(tiny):
+    root, results, _ = tiny
+    study = Study("tiny", results, runs_root=root)
+    point = study.spec("cpu-table2-fmnist").points[0]
+    assert not study.collected("cpu-table2-fmnist", point)  # its run folder decides
+    run_dir = Path(point.config.out)
+    moved = run_dir.with_name(run_dir.name + ".moved")
+    run_dir.rename(moved)
+    try:
+        _check_collected(study, results, point)
+    finally:
+        moved.rename(run_dir)
+
+
+def _check_collected(study, results, point):
+    assert study.collected("cpu-table2-fmnist", point)
+    copied = results / "cpu-table2-fmnist" / point.name / "run.json"
+    info = json.loads(copied.read_text())
+    stale = dict(info, config={**info["config"], "epochs": info["config"]["epochs"] + 1})
+    copied.write_text(json.dumps(stale))
+    try:
+        assert not study.collected("cpu-table2-fmnist", point)
+    finally:
+        copied.write_text(json.dumps(info))
+    assert not study.collected("cpu-table2-fmnist", study.spec("cpu-budget-fmnist").points[0])
 
 
 def test_claims_are_all_stated_with_the_rule(tiny):
@@ -153,12 +172,11 @@ def test_claims_are_all_stated_with_the_rule(tiny):
     assert verdicts <= {"**agrees**", "**disagrees**", "**cannot tell**"}  # every claim ran
 
 
-def test_report_states_the_claims_and_the_baseline(tiny):
+def test_report_states_the_claims(tiny):
     root, results, _ = tiny
     grids = [root / "grids" / f"{stem}.yaml" for stem in ("cpu-table1-fmnist", "cpu-table2-fmnist")]
     text = report.build_report(grids, results)
     assert "## The paper's claims, tested" in text
-    assert "re-evaluated on this grid's test images" in text
     # Claims of grids outside the report say they were not run.
     assert "not run yet" in text
 
@@ -185,7 +203,7 @@ def test_a_second_call_trains_nothing_and_resumes_an_interrupted_run(tiny):
 def test_dry_run_writes_nothing(tmp_path):
     status, log = reproduce("table2", "--scale", "tiny", "--runs", str(tmp_path), "--dry-run")
     assert status == 0
-    assert "cpu-table2-fmnist: 0 of 3 run(s) finished; would run 3" in log
+    assert "cpu-table2-fmnist: 0 of 4 run(s) finished; would run 4" in log
     assert "would write" in log and "table2_tiny.md" in log
     assert not (tmp_path / "results").exists() and not (tmp_path / "by-config").exists()
 
