@@ -211,6 +211,12 @@ def _fig7(ctx: Context, target: str) -> None:
 
 
 # ------------------------------------------------------------------- the registry
+def _bayes(ctx: Context, target: str) -> None:
+    from experiments.bayes_study import make
+
+    make(ctx, target)
+
+
 @dataclass(frozen=True)
 class Target:
     """A result of the paper and how to make it: ``make(context, name)``."""
@@ -244,8 +250,10 @@ TARGETS = {
         Target("appendix-d", "Appendix D: the bias-corrected estimator", _objectives),
         Target("estimators", "Every objective and estimator at equal compute", _objectives),
         Target("budget", "CPU only: mollification at 4x the training epochs", _budget),
+        Target("bayes", "Bayesian last layer: likelihoods x posterior temperature", _bayes),
     )
 }
+
 
 # `all`: every target once (appendix-b is fig11), grids shared in this order.
 ALL_ORDER = tuple(name for name in TARGETS if name != "appendix-b")

@@ -6,7 +6,8 @@
 - :mod:`~probmoll.bayes.svi` -- minibatch SVI with ``AutoNormal`` / low-rank Gaussian guides.
 - :mod:`~probmoll.bayes.inference_data` -- ArviZ ``InferenceData`` with the pointwise
   log-likelihood of held-out sets (for ``arviz.loo``).
-- :mod:`~probmoll.bayes.features` -- penultimate features of a trained network.
+- :mod:`~probmoll.bayes.features` -- penultimate features of a trained network, of clean
+  images or of mollified copies with their soft targets.
 
 Example
 -------
@@ -16,7 +17,7 @@ Example
 >>> arviz.summary(posterior.inference_data, kind="diagnostics")
 """
 
-from probmoll.bayes.features import extract_features
+from probmoll.bayes.features import extract_features, mollified_features
 from probmoll.bayes.inference_data import pointwise_log_likelihood, to_inference_data
 from probmoll.bayes.last_layer import (
     LIKELIHOODS,
@@ -37,6 +38,7 @@ __all__ = [
     "fit_map",
     "fit_svi",
     "last_layer_logits",
+    "mollified_features",
     "pointwise_log_likelihood",
     "posterior_predictive",
     "sample_posterior",

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from experiments import report, targets
@@ -237,3 +238,68 @@ def test_list_names_every_target():
     assert status == 0
     for name in targets.TARGETS:
         assert name in out
+
+
+def test_bayes_study_records_every_fit_with_its_provenance(tiny):
+    from experiments.bayes_study import load_settings
+
+    _, results, log = tiny
+    record = json.loads((results / "bayes" / "bayes_tiny.json").read_text())
+    settings = load_settings("tiny")
+    assert record["settings"] == settings
+    assert record["command"].startswith("python experiments/reproduce.py all --scale tiny")
+    assert set(record["networks"]) == {"off", "on"}
+    for key, network in record["networks"].items():
+        run = json.loads((Path(network["run"]) / "run.json").read_text())
+        assert run["status"] == "finished"
+        assert run["config"]["mollify"]["enabled"] is (key == "on")
+        fits = {(f["likelihood"], f["temperature"]) for f in network["fits"]}
+        assert fits == {
+            (lik, t) for lik in settings["likelihoods"] for t in settings["temperatures"]
+        }
+        for fit in network["fits"]:
+            for name in ("clean", "corrupted"):
+                assert 0 <= fit[f"{name}.error"] <= 1 and 0 <= fit[f"{name}.ece"] <= 1
+                assert fit[f"{name}.nll"] > 0
+            assert fit["elpd_loo"] < 0 and 0 <= fit["pareto_k_over_0.7"] <= fit["rows"]
+        for table in network["compare"].values():
+            assert sorted(row["rank"] for row in table.values()) == list(range(len(table)))
+    checks = record["networks"]["on"]["nuts"]
+    assert [c["likelihood"] for c in checks] == settings["nuts"]["likelihoods"]
+    for check in checks:
+        assert check["converged"] == (check["r_hat_max"] <= 1.01 and check["divergences"] == 0)
+    text = (results / "bayes" / "bayes_tiny.md").read_text()
+    fit = record["networks"]["on"]["fits"][0]
+    assert (
+        f"| {fit['likelihood']} | {fit['temperature']:g} | {100 * fit['clean.error']:.1f} |" in text
+    )
+    for suffix in ("temperature", "loo"):
+        assert (results / "bayes" / f"bayes_tiny_{suffix}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bayes_study_reuses_its_features_and_needs_the_checkpoints(tiny, tmp_path):
+    root, _, _ = tiny
+    status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(root))
+    assert status == 0, log[-2000:]
+    assert "bayes: features of" not in log  # cached in <runs>/bayes/tiny/
+    status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(tmp_path), "--no-train")
+    assert status == 1 and not (tmp_path / "results" / "bayes").exists()
+
+
+def test_bayes_training_rows_of_the_first_images_keep_every_copy():
+    from experiments.bayes_study import _training_rows
+
+    n, copies = 5, 3
+    features = {
+        "train": torch.arange(n, dtype=torch.float32)[:, None],
+        "train_labels": torch.arange(n),
+        "mollified": torch.arange(n * copies, dtype=torch.float32)[:, None],
+        "mollified_targets": torch.eye(n * copies),
+        "settings": {"copies": copies},
+    }
+    form, rows, targets, k = _training_rows(features, "mollified", images=2)
+    assert (form, k) == ("smooth", copies)
+    assert rows.flatten().tolist() == [0, 1, 5, 6, 10, 11]  # copy k of image b: row k * n + b
+    assert targets.argmax(-1).tolist() == [0, 1, 5, 6, 10, 11]
+    form, rows, labels, k = _training_rows(features, "clean", images=2)
+    assert (form, k, rows.flatten().tolist(), labels.tolist()) == ("ce", 1, [0, 1], [0, 1])
