@@ -3,7 +3,7 @@ r"""The Bayesian last-layer study: ``python experiments/reproduce.py bayes --sca
 Does the mollified (augmented) likelihood give a better-calibrated posterior predictive under
 corruption than the clean likelihood, and where does the cold-posterior effect go? For each
 of two networks of a CPU Table 1 grid -- trained without and with data mollification, same
-seed and augmentation (``experiments/configs/bayes.yaml``) -- the penultimate features are
+seed and augmentation (``experiments/bayes_study.yaml``) -- the penultimate features are
 fixed and a Bayesian softmax layer (:mod:`probmoll.bayes`) is fitted with each likelihood:
 
 ``clean``
@@ -54,7 +54,7 @@ from probmoll.train.sweep import run_sweep
 
 __all__ = ["SETTINGS", "load_settings", "make"]
 
-SETTINGS = REPO / "experiments" / "configs" / "bayes.yaml"
+SETTINGS = REPO / "experiments" / "bayes_study.yaml"
 # The likelihood of each study name: (form of probmoll.bayes, data: clean or mollified rows).
 LIKELIHOOD_DATA = {
     "clean": ("ce", "clean"),

@@ -171,8 +171,6 @@ DEFAULT_GRIDS = (
     "experiments/grids/cpu-table1-cifar10-jpeg.yaml",
     "experiments/grids/cpu-budget-fmnist.yaml",
     "experiments/grids/cpu-objectives.yaml",
-    "experiments/grids/cpu-fmnist-main.yaml",
-    "experiments/grids/cpu-cifar10-jpeg.yaml",
 )
 PAPER_REFERENCE = REPO / "experiments" / "paper_reference.yaml"
 

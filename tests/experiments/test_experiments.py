@@ -220,13 +220,13 @@ def test_budget_prints_a_row_for_every_grid(budget, grid, capsys):
 
 
 def test_budget_sizes_folder_datasets_by_their_subsets(budget, capsys, monkeypatch):
-    """The CIFAR-10 JPEG copy: 10,000 training and 1,000 test images of 3x32x32."""
-    grid = EXPERIMENTS / "grids" / "cpu-cifar10-jpeg.yaml"
+    """The CIFAR-10 JPEG copy: 10,000 training and 2,000 test images of 3x32x32."""
+    grid = EXPERIMENTS / "grids" / "cpu-table1-cifar10-jpeg.yaml"
     config = load_sweep(grid).points[0].config
-    assert (config.data.name, config.data.subset, config.eval.subset) == ("folder", 10_000, 1_000)
+    assert (config.data.name, config.data.subset, config.eval.subset) == ("folder", 10_000, 2_000)
     forward = budget.forward_flops("preact_resnet18_w16", 10, 3, 32)
     rows = 8 * (10_000 // 128) * 128
-    evaluations = 1_000 * (8 + 1 + 15 * 5)
+    evaluations = 2_000 * (8 // 4 + 1 + 15 * 5)  # every 4 epochs, at the end, corrupted
     assert budget.run_flops(config) == pytest.approx(forward * (3 * rows + evaluations))
     # a folder dataset of unknown shape, or without the subsets, has no estimate
     unknown = dataclasses.replace(config, data=dataclasses.replace(config.data, options={}))
@@ -236,7 +236,7 @@ def test_budget_sizes_folder_datasets_by_their_subsets(budget, capsys, monkeypat
     monkeypatch.setattr(budget, "FOLDER_SHAPES", {})
     assert budget.main([str(grid)]) == 0
     out = capsys.readouterr().out
-    assert "| cpu-cifar10-jpeg.yaml | 4 | preact_resnet18_w16 | folder | n/a (dataset" in out
+    assert "| cpu-table1-cifar10-jpeg.yaml | 8 | preact_resnet18_w16 | folder | n/a (dataset" in out
     assert out.splitlines()[-1] == "| all | | | | | 0 |"
 
 
