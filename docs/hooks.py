@@ -37,6 +37,7 @@ PUBLISHED = (
     "experiments/README.md",
     "results/REPORT.md",
     "results/*/*.png",
+    "results/bayes/*.md",
     "paper_appendix/[!t]*.py",  # the scripts and their shared module, not their tests
     "paper_appendix/output/*.png",
 )

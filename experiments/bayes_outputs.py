@@ -10,7 +10,7 @@ from typing import Any
 
 from probmoll.utils.io import atomic_write_json, atomic_write_text
 
-__all__ = ["markdown", "write_outputs"]
+__all__ = ["findings", "markdown", "report_lines", "write_outputs"]
 
 NETWORK_TITLES = {
     "off": "network trained without mollification",
@@ -196,3 +196,100 @@ def _loo_figure(record: Mapping[str, Any], path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+# ----------------------------------------------------------------------- the report
+LITERATURE = (
+    "What the literature predicts. Wenzel et al. (2020, *How good is the Bayes posterior in "
+    "deep neural networks really?*) found that tempering the posterior to T < 1 ('cold') "
+    "improves the predictive performance of Bayesian ResNets trained with data augmentation. "
+    "Kapoor et al. (2022, *On uncertainty, tempering, and data augmentation in Bayesian "
+    "classification*) argue that the effect comes from a likelihood that ignores aleatoric "
+    "uncertainty and is misspecified under augmentation, and that a noisy-Dirichlet (or "
+    "otherwise softened) likelihood removes the need for T < 1. Nabarro et al. (2022, *Data "
+    "augmentation in Bayesian neural networks and the cold posterior effect*) built a proper "
+    "augmented likelihood (averaging over augmentations inside the likelihood) and found that "
+    "the cold posterior effect persists with it. Our mollified likelihood is of Kapoor's kind "
+    "(soft labels that grow softer with the degradation); the question is whether its best T "
+    "moves towards 1 and whether its predictive is better calibrated under corruption."
+)
+
+
+def _best_temperature(network: Mapping[str, Any], likelihood: str, key: str) -> float:
+    x, y = _series(network, likelihood, key)
+    return x[min(range(len(y)), key=y.__getitem__)]
+
+
+def _fit(network: Mapping[str, Any], likelihood: str, temperature: float) -> Mapping[str, Any]:
+    return next(
+        f
+        for f in network["fits"]
+        if f["likelihood"] == likelihood and f["temperature"] == temperature
+    )
+
+
+def findings(record: Mapping[str, Any]) -> list[str]:
+    """Statements computed from the record: the best T of each likelihood, mollified against
+    clean at T = 1 (NLL differences beside twice their standard errors), NUTS convergence."""
+    lines = []
+    temperatures = record["settings"]["temperatures"]
+    likelihoods = _likelihoods(record)
+    for key, network in record["networks"].items():
+        title = NETWORK_TITLES.get(key, key)
+        best = ", ".join(
+            f"`{lik}` T = {_best_temperature(network, lik, 'corrupted.nll'):g} (corrupted NLL) / "
+            f"{_best_temperature(network, lik, 'clean.nll'):g} (clean NLL) / "
+            f"{_best_loo(network, lik):g} (ELPD-LOO)"
+            for lik in likelihoods
+        )
+        lines.append(f"- {title}: best T of {temperatures}: {best}.")
+        if 1.0 in temperatures and {"clean", "mollified"} <= set(likelihoods):
+            clean, moll = _fit(network, "clean", 1.0), _fit(network, "mollified", 1.0)
+            parts = []
+            for split in ("clean", "corrupted"):
+                diff = moll[f"{split}.nll"] - clean[f"{split}.nll"]
+                se = (moll[f"{split}.nll_se"] ** 2 + clean[f"{split}.nll_se"] ** 2) ** 0.5
+                ece = 100 * (moll[f"{split}.ece"] - clean[f"{split}.ece"])
+                parts.append(
+                    f"{split} NLL {diff:+.3f} (2 SE of unpaired images {2 * se:.3f}), "
+                    f"ECE {ece:+.1f} pp"
+                )
+            lines.append(f"  At T = 1, mollified - clean likelihood: {'; '.join(parts)}.")
+        for check in network.get("nuts", []):
+            state = "converged" if check["converged"] else "**did not converge**"
+            lines.append(
+                f"  NUTS, `{check['likelihood']}`, T = 1, {check['rows']} rows: {state} "
+                f"(R-hat max {check['r_hat_max']:.3f}, {check['divergences']} divergences, "
+                f"min bulk ESS {check['ess_bulk_min']:.0f}); SVI's posterior mean is "
+                f"{100 * check['mean_relative_gap']:.0f}% of the norm away from NUTS's."
+            )
+    return lines
+
+
+def _best_loo(network: Mapping[str, Any], likelihood: str) -> float:
+    x, y = _series(network, likelihood, "elpd_loo")
+    return x[max(range(len(y)), key=y.__getitem__)]
+
+
+def report_lines(results_dir: Path, scale: str = "cpu") -> list[str]:
+    """The report's section on the Bayesian study, when ``results/bayes/`` holds it."""
+    import json
+
+    path = results_dir / "bayes" / f"bayes_{scale}.json"
+    if not path.is_file():
+        return []
+    record = json.loads(path.read_text())
+    return [
+        "## The Bayesian last layer: likelihoods and the cold posterior",
+        "",
+        f"`python experiments/reproduce.py bayes --scale {scale}`; every number below is in "
+        f"`results/bayes/bayes_{scale}.json`, the full tables in `results/bayes/bayes_{scale}.md`.",
+        "",
+        *findings(record),
+        "",
+        f"![posterior predictive against T](bayes/bayes_{scale}_temperature.png)",
+        f"![ELPD-LOO against T](bayes/bayes_{scale}_loo.png)",
+        "",
+        LITERATURE,
+        "",
+    ]

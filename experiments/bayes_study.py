@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import time
 import warnings
@@ -161,20 +162,28 @@ def _training_rows(features: dict, likelihood: str, images: int | None = None):
 
 
 def _score(draws: dict, features: dict, n_bins: int) -> dict[str, float]:
-    """Posterior-predictive error, NLL and ECE: clean, and the mean over corruption cells."""
+    """Posterior-predictive error, NLL and ECE: clean, and the mean over corruption cells;
+    with the standard error of each NLL (per-image NLL's sd / sqrt(n); for the corrupted
+    mean, over all its rows, which treats the cells of an image as independent)."""
     from probmoll.bayes import posterior_predictive
     from probmoll.metrics import ClassificationMetrics
 
-    def metrics(rows, labels):
-        probs = posterior_predictive(draws, rows, chunk_size=16)
-        result = ClassificationMetrics(n_bins=n_bins).update(probs.clamp_min(1e-12).log(), labels)
-        return result.compute()
+    labels = features["test_labels"]
 
-    clean = metrics(features["test"], features["test_labels"])
-    cells = [metrics(rows, features["test_labels"]) for rows in features["corrupted"].values()]
+    def metrics(rows):
+        probs = posterior_predictive(draws, rows, chunk_size=16)
+        log_probs = probs.clamp_min(1e-12).log()
+        result = ClassificationMetrics(n_bins=n_bins).update(log_probs, labels).compute()
+        return result, -log_probs.gather(1, labels[:, None]).squeeze(1)
+
+    clean, clean_nll = metrics(features["test"])
+    cells = [metrics(rows) for rows in features["corrupted"].values()]
     out = {f"clean.{m}": float(clean[m]) for m in ("error", "nll", "ece")}
     for m in ("error", "nll", "ece"):
-        out[f"corrupted.{m}"] = float(np.mean([cell[m] for cell in cells]))
+        out[f"corrupted.{m}"] = float(np.mean([cell[m] for cell, _ in cells]))
+    pooled = torch.cat([nll for _, nll in cells])
+    out["clean.nll_se"] = float(clean_nll.std() / math.sqrt(clean_nll.numel()))
+    out["corrupted.nll_se"] = float(pooled.std() / math.sqrt(pooled.numel()))
     return out
 
 

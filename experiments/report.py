@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere: import probmoll from the checkout
     sys.path.insert(0, str(REPO))
 
+from experiments.bayes_outputs import report_lines as bayes_report_lines  # noqa: E402
 from experiments.claim_checks import claims_section  # noqa: E402
 from experiments.claims import (  # noqa: E402
     EXTRA_CONTRASTS,
@@ -373,6 +374,7 @@ def build_report(grids: Sequence[Path], results_dir: Path) -> str:
     if studies:
         lines += claims_section(runs_by_grid, studies, reference)
     lines += fig3_section(results_dir)
+    lines += bayes_report_lines(results_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 

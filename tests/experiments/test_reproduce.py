@@ -303,3 +303,22 @@ def test_bayes_training_rows_of_the_first_images_keep_every_copy():
     assert targets.argmax(-1).tolist() == [0, 1, 5, 6, 10, 11]
     form, rows, labels, k = _training_rows(features, "clean", images=2)
     assert (form, k, rows.flatten().tolist(), labels.tolist()) == ("ce", 1, [0, 1], [0, 1])
+
+
+def test_bayes_report_section_is_computed_from_the_record(tiny):
+    from experiments.bayes_outputs import report_lines
+
+    _, results, _ = tiny
+    record = json.loads((results / "bayes" / "bayes_tiny.json").read_text())
+    text = "\n".join(report_lines(results, "tiny"))
+    assert text.startswith("## The Bayesian last layer")
+    assert "Kapoor et al. (2022" in text and "Wenzel et al. (2020" in text
+    network = record["networks"]["on"]
+    fits = [f for f in network["fits"] if f["likelihood"] == "clean"]
+    best = min(fits, key=lambda f: f["corrupted.nll"])["temperature"]
+    assert f"`clean` T = {best:g} (corrupted NLL)" in text
+    clean = next(f for f in fits if f["temperature"] == 1.0)
+    moll = next(
+        f for f in network["fits"] if f["likelihood"] == "mollified" and f["temperature"] == 1.0
+    )
+    assert f"corrupted NLL {moll['corrupted.nll'] - clean['corrupted.nll']:+.3f}" in text
