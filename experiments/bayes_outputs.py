@@ -10,7 +10,7 @@ from typing import Any
 
 from probmoll.utils.io import atomic_write_json, atomic_write_text
 
-__all__ = ["findings", "markdown", "report_lines", "write_outputs"]
+__all__ = ["findings", "markdown", "r_hat_text", "report_lines", "write_outputs"]
 
 NETWORK_TITLES = {
     "off": "network trained without mollification",
@@ -27,6 +27,11 @@ def write_outputs(record: Mapping[str, Any], folder: Path, scale: str) -> list[P
     written.append(_temperature_figure(record, Path(f"{stem}_temperature.png")))
     written.append(_loo_figure(record, Path(f"{stem}_loo.png")))
     return written
+
+
+def r_hat_text(value: float | None) -> str:
+    """R-hat as printed: ``inf`` where ArviZ found none (``None`` in the record)."""
+    return "inf" if value is None else f"{value:.3f}"
 
 
 def _pct(value: float) -> str:
@@ -95,8 +100,10 @@ def markdown(record: Mapping[str, Any], scale: str) -> str:
             lines.append("")
         if network.get("nuts"):
             lines += [
-                "NUTS check at T = 1 (the first training images): diagnostics, and the "
-                "posterior predictive of NUTS and of SVI on the same problem.",
+                "NUTS check at T = 1 (the first training images; class "
+                f"{network['nuts'][0].get('reference_class')}'s logit pinned to 0 in both "
+                "fits): diagnostics, and the posterior predictive of NUTS and of SVI on the "
+                "same problem.",
                 "",
                 "| likelihood | rows | R-hat max | ESS bulk min | divergences | converged | "
                 "SVI mean gap | corr. NLL NUTS / SVI | corr. ECE % NUTS / SVI | NUTS s | SVI s |",
@@ -105,7 +112,8 @@ def markdown(record: Mapping[str, Any], scale: str) -> str:
             for check in network["nuts"]:
                 nuts, svi_scores = check["nuts"], check["svi"]
                 lines.append(
-                    f"| {check['likelihood']} | {check['rows']} | {check['r_hat_max']:.3f} | "
+                    f"| {check['likelihood']} | {check['rows']} | "
+                    f"{r_hat_text(check['r_hat_max'])} | "
                     f"{check['ess_bulk_min']:.0f} | {check['divergences']} | "
                     f"{'yes' if check['converged'] else '**no**'} | "
                     f"{check['mean_relative_gap']:.3f} | {nuts['corrupted.nll']:.3f} / "
@@ -259,7 +267,7 @@ def findings(record: Mapping[str, Any]) -> list[str]:
             state = "converged" if check["converged"] else "**did not converge**"
             lines.append(
                 f"  NUTS, `{check['likelihood']}`, T = 1, {check['rows']} rows: {state} "
-                f"(R-hat max {check['r_hat_max']:.3f}, {check['divergences']} divergences, "
+                f"(R-hat max {r_hat_text(check['r_hat_max'])}, {check['divergences']} divergences, "
                 f"min bulk ESS {check['ess_bulk_min']:.0f}); SVI's posterior mean is "
                 f"{100 * check['mean_relative_gap']:.0f}% of the norm away from NUTS's."
             )

@@ -161,7 +161,9 @@ def _training_rows(features: dict, likelihood: str, images: int | None = None):
     return form, rows, targets, copies
 
 
-def _score(draws: dict, features: dict, n_bins: int) -> dict[str, float]:
+def _score(
+    draws: dict, features: dict, n_bins: int, reference_class: int | None = None
+) -> dict[str, float]:
     """Posterior-predictive error, NLL and ECE: clean, and the mean over corruption cells;
     with the standard error of each NLL (per-image NLL's sd / sqrt(n); for the corrupted
     mean, over all its rows, which treats the cells of an image as independent)."""
@@ -171,7 +173,7 @@ def _score(draws: dict, features: dict, n_bins: int) -> dict[str, float]:
     labels = features["test_labels"]
 
     def metrics(rows):
-        probs = posterior_predictive(draws, rows, chunk_size=16)
+        probs = posterior_predictive(draws, rows, chunk_size=16, reference_class=reference_class)
         log_probs = probs.clamp_min(1e-12).log()
         result = ClassificationMetrics(n_bins=n_bins).update(log_probs, labels).compute()
         return result, -log_probs.gather(1, labels[:, None]).squeeze(1)
@@ -274,6 +276,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
     """NUTS against SVI at T = 1 on the first training images: diagnostics and distance."""
     import arviz
 
+    from experiments.bayes_outputs import r_hat_text
     from probmoll.bayes import fit_svi, sample_posterior
 
     nuts, svi = settings["nuts"], settings["svi"]
@@ -287,6 +290,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
             copies=copies,
             temperature=1.0,
             prior_scale=settings["prior_scale"],
+            reference_class=nuts["reference_class"],
         )
         start = time.perf_counter()
         sampled = sample_posterior(
@@ -312,22 +316,24 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
         )
         svi_seconds = time.perf_counter() - start
         summary = arviz.summary(sampled.inference_data, kind="diagnostics")
+        r_hat = float(summary["r_hat"].max())  # inf or NaN: a chain that never moved
         diverging = sampled.inference_data.sample_stats["diverging"].values
         mean = {n: sampled.draws[n].flatten(0, 1).mean(0) for n in ("weight", "bias")}
         other = {n: approx.draws[n].flatten(0, 1).mean(0) for n in ("weight", "bias")}
         gap = torch.cat([(mean[n] - other[n]).flatten() for n in mean]).norm()
         size = torch.cat([mean[n].flatten() for n in mean]).norm()
-        nuts_scores = _score(sampled.draws, features, settings["n_bins"])
-        svi_scores = _score(approx.draws, features, settings["n_bins"])
+        nuts_scores = _score(sampled.draws, features, settings["n_bins"], nuts["reference_class"])
+        svi_scores = _score(approx.draws, features, settings["n_bins"], nuts["reference_class"])
         out.append(
             {
                 "likelihood": likelihood,
                 "images": int(nuts["images"]),
                 "rows": int(rows.shape[0]),
-                "r_hat_max": float(summary["r_hat"].max()),
+                "reference_class": nuts["reference_class"],
+                "r_hat_max": r_hat if math.isfinite(r_hat) else None,
                 "ess_bulk_min": float(summary["ess_bulk"].min()),
                 "divergences": int(diverging.sum()),
-                "converged": bool(summary["r_hat"].max() <= 1.01 and diverging.sum() == 0),
+                "converged": bool(r_hat <= 1.01 and diverging.sum() == 0),
                 "mean_relative_gap": float(gap / size),
                 "nuts": nuts_scores,
                 "svi": svi_scores,
@@ -336,7 +342,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
             }
         )
         print(
-            f"  NUTS {likelihood}: R-hat max {out[-1]['r_hat_max']:.3f}, divergences "
+            f"  NUTS {likelihood}: R-hat max {r_hat_text(out[-1]['r_hat_max'])}, divergences "
             f"{out[-1]['divergences']}, SVI mean gap {out[-1]['mean_relative_gap']:.3f} "
             f"({nuts_seconds:.0f} s)",
             file=log,
