@@ -209,11 +209,26 @@ def _loo(posterior, features: dict) -> tuple[dict[str, float], Any]:
     return summary, data
 
 
+def _svi(rows, targets, svi: dict[str, Any], **model_options: Any):
+    """``fit_svi`` with the study's SVI settings (seed 0)."""
+    from probmoll.bayes import fit_svi
+
+    return fit_svi(
+        rows,
+        targets,
+        guide=svi["guide"],
+        batch_size=min(svi["batch_size"], rows.shape[0]),
+        num_steps=svi["steps"],
+        learning_rate=svi["learning_rate"],
+        num_samples=svi["samples"],
+        seed=0,
+        **model_options,
+    )
+
+
 def fit_all(features: dict, settings: dict[str, Any], log) -> tuple[list[dict], dict]:
     """Every likelihood x temperature for one network: scores, LOO and the comparisons."""
     import arviz
-
-    from probmoll.bayes import fit_svi
 
     svi = settings["svi"]
     num_classes = int(features["num_classes"])
@@ -223,15 +238,10 @@ def fit_all(features: dict, settings: dict[str, Any], log) -> tuple[list[dict], 
         for likelihood in settings["likelihoods"]:
             form, rows, targets, copies = _training_rows(features, likelihood)
             start = time.perf_counter()
-            posterior = fit_svi(
+            posterior = _svi(
                 rows,
                 targets,
-                guide=svi["guide"],
-                batch_size=min(svi["batch_size"], rows.shape[0]),
-                num_steps=svi["steps"],
-                learning_rate=svi["learning_rate"],
-                num_samples=svi["samples"],
-                seed=0,
+                svi,
                 num_classes=num_classes,
                 likelihood=form,
                 copies=copies,
@@ -277,7 +287,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
     import arviz
 
     from experiments.bayes_outputs import r_hat_text
-    from probmoll.bayes import fit_svi, sample_posterior
+    from probmoll.bayes import sample_posterior
 
     nuts, svi = settings["nuts"], settings["svi"]
     num_classes = int(features["num_classes"])
@@ -303,17 +313,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
         )
         nuts_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        approx = fit_svi(
-            rows,
-            targets,
-            guide=svi["guide"],
-            batch_size=min(svi["batch_size"], rows.shape[0]),
-            num_steps=svi["steps"],
-            learning_rate=svi["learning_rate"],
-            num_samples=svi["samples"],
-            seed=0,
-            **options,
-        )
+        approx = _svi(rows, targets, svi, **options)
         svi_seconds = time.perf_counter() - start
         summary = arviz.summary(sampled.inference_data, kind="diagnostics")
         r_hat = float(summary["r_hat"].max())  # inf or NaN: a chain that never moved

@@ -54,12 +54,7 @@ def extract_features(
     Tensor or dict of Tensor
         Features ``(N, F)``, or ``{name: (N, F)}`` for a mapping.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if isinstance(run_or_checkpoint, nn.Module):
-        model = run_or_checkpoint.to(device).eval()
-    else:
-        model = load_model(run_or_checkpoint, device=device)
+    model = _model(run_or_checkpoint, batch_size, device)
     if not hasattr(model, "forward_features"):
         raise ValueError(f"{type(model).__name__} has no forward_features")
     if isinstance(split_images, Mapping):
@@ -120,12 +115,7 @@ def mollified_features(
 
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
         raise ValueError(f"copies must be an int >= 1, got {copies!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if isinstance(run_or_checkpoint, nn.Module):
-        model = run_or_checkpoint.to(device).eval()
-    else:
-        model = load_model(run_or_checkpoint, device=device)
+    model = _model(run_or_checkpoint, batch_size, device)
     if not isinstance(model, StandardizedModel) or not hasattr(model.network, "forward_features"):
         raise ValueError(
             "mollified_features needs a StandardizedModel whose network has forward_features "
@@ -149,6 +139,16 @@ def mollified_features(
     if not rows:
         raise ValueError("images holds no images")
     return torch.cat(rows), torch.cat(targets)
+
+
+def _model(run_or_checkpoint, batch_size: int, device) -> nn.Module:
+    """The network in eval mode on ``device`` (loaded unless a module), after checking
+    ``batch_size``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    if isinstance(run_or_checkpoint, nn.Module):
+        return run_or_checkpoint.to(device).eval()
+    return load_model(run_or_checkpoint, device=device)
 
 
 def _check_images(images, name: str) -> None:
