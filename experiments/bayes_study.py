@@ -282,9 +282,18 @@ def fit_all(features: dict, settings: dict[str, Any], log) -> tuple[list[dict], 
     return rows_out, compare
 
 
+def diagnostics(inference_data):
+    """``arviz.summary(..., kind="diagnostics")``; a chain that never moved has no
+    within-chain variance, and its R-hat comes out inf or NaN instead of a division
+    warning (the study records it as None: not converged)."""
+    import arviz
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return arviz.summary(inference_data, kind="diagnostics")
+
+
 def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
     """NUTS against SVI at T = 1 on the first training images: diagnostics and distance."""
-    import arviz
 
     from experiments.bayes_outputs import r_hat_text
     from probmoll.bayes import sample_posterior
@@ -315,8 +324,8 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
         start = time.perf_counter()
         approx = _svi(rows, targets, svi, **options)
         svi_seconds = time.perf_counter() - start
-        summary = arviz.summary(sampled.inference_data, kind="diagnostics")
-        r_hat = float(summary["r_hat"].max())  # inf or NaN: a chain that never moved
+        summary = diagnostics(sampled.inference_data)
+        r_hat = float(summary["r_hat"].max())
         diverging = sampled.inference_data.sample_stats["diverging"].values
         mean = {n: sampled.draws[n].flatten(0, 1).mean(0) for n in ("weight", "bias")}
         other = {n: approx.draws[n].flatten(0, 1).mean(0) for n in ("weight", "bias")}
@@ -330,7 +339,7 @@ def nuts_check(features: dict, settings: dict[str, Any], log) -> list[dict]:
                 "images": int(nuts["images"]),
                 "rows": int(rows.shape[0]),
                 "reference_class": nuts["reference_class"],
-                "r_hat_max": r_hat if math.isfinite(r_hat) else None,
+                "r_hat_max": r_hat if math.isfinite(r_hat) else None,  # None: inf or NaN
                 "ess_bulk_min": float(summary["ess_bulk"].min()),
                 "divergences": int(diverging.sum()),
                 "converged": bool(r_hat <= 1.01 and diverging.sum() == 0),

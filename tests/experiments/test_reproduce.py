@@ -323,3 +323,15 @@ def test_bayes_report_section_is_computed_from_the_record(tiny):
         f for f in network["fits"] if f["likelihood"] == "mollified" and f["temperature"] == 1.0
     )
     assert f"corrupted NLL {moll['corrupted.nll'] - clean['corrupted.nll']:+.3f}" in text
+
+
+def test_bayes_diagnostics_of_chains_that_never_moved_are_not_finite():
+    import arviz
+    import numpy as np
+
+    from experiments.bayes_study import diagnostics
+
+    stuck = arviz.from_dict(posterior={"w": np.stack([np.full(20, 1.0), np.full(20, 2.0)])})
+    assert np.isinf(diagnostics(stuck)["r_hat"].max())  # and no warning (warnings are errors)
+    mixing = arviz.from_dict(posterior={"w": np.random.default_rng(0).normal(size=(2, 200))})
+    assert diagnostics(mixing)["r_hat"].max() < 1.05
