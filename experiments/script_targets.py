@@ -26,9 +26,15 @@ FIG4 = REPO / "paper_appendix" / "fig4_dirichlet_modes.py"
 FIG3 = REPO / "experiments" / "fig3_png_information.py"
 
 
+def _relative(word: Any, start: Path) -> str:
+    """A path argument relative to ``start`` (the script's working folder), so that the
+    command a script records names no folder of this machine; other words as they are."""
+    return os.path.relpath(word, start) if isinstance(word, Path) else str(word)
+
+
 def run_script(ctx: Context, argv: Sequence[Any], env: dict[str, str] | None = None) -> None:
     """``python ARGV`` from the repository root; a failure is recorded in the study."""
-    command = [sys.executable, *map(str, argv)]
+    command = [sys.executable, *(_relative(word, REPO) for word in argv)]
     print(" ".join(command), file=ctx.study.log, flush=True)
     if ctx.study.dry_run:
         return
@@ -57,7 +63,7 @@ def fig3(ctx: Context, target: str = "fig3") -> None:
         jpeg = ["--data", "folder", "--label", "cifar10-jpeg", "--root", _cifar10_jpeg_zip(ctx)]
         runs = [["--data", "fashion-mnist", "--images", "500"], [*jpeg, "--images", "500"]]
     for argv in runs:
-        words = [str(word) for word in [*argv, "--out", out]]
+        words = [_relative(word, Path.cwd()) for word in [*argv, "--out", out]]
         print(f"python {shown(FIG3)} {' '.join(words)}", file=ctx.study.log, flush=True)
         if ctx.study.dry_run:
             continue
