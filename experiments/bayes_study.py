@@ -29,7 +29,9 @@ from NUTS's on the same problem.
 Outputs (``<results>/bayes/``): ``bayes_<scale>.json`` (every number, with the command,
 commit, seeds, settings and the networks' run folders), ``bayes_<scale>.md`` (the tables)
 and ``bayes_<scale>_temperature.png`` (NLL and ECE against T), ``bayes_<scale>_loo.png``
-(ELPD-LOO against T). Features are cached per network in ``<runs>/bayes/<scale>/``.
+(ELPD-LOO against T). Features are cached per network in ``<runs>/bayes/<scale>/``; a
+record made with the current settings is not fitted again (a second call only rewrites the
+files; delete the record to fit again).
 """
 
 from __future__ import annotations
@@ -367,6 +369,17 @@ def make(ctx: Context, target: str) -> None:
     from probmoll.train.runlog import git_commit
 
     settings = load_settings(ctx.scale)
+    folder = ctx.results_dir / "bayes"
+    done = _finished_record(folder / f"bayes_{ctx.scale}.json", settings)
+    if done is not None:  # fitted with these settings: only the files are written again
+        print(
+            f"bayes: {display_path(folder)}/bayes_{ctx.scale}.json holds these settings' fits "
+            "(delete it to fit again)",
+            file=ctx.study.log,
+        )
+        if not ctx.study.dry_run:
+            ctx.written.extend(write_outputs(done, folder, ctx.scale))
+        return
     runs = _network_runs(ctx, settings)
     log = ctx.study.log
     cache = _features_folder(ctx)
@@ -407,6 +420,19 @@ def _arviz_warnings():
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto")
         warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame")
         yield
+
+
+def _finished_record(path: Path, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The study's record at ``path`` when it was made with ``settings``, else None."""
+    import json
+
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("settings") == settings else None
 
 
 def _run_commit(run_dir: Path) -> str | None:

@@ -285,11 +285,20 @@ def test_bayes_study_records_every_fit_with_its_provenance(tiny):
         assert (results / "bayes" / f"bayes_tiny_{suffix}.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bayes_study_reuses_its_features_and_needs_the_checkpoints(tiny, tmp_path):
-    root, _, _ = tiny
+def test_bayes_study_reuses_its_record_and_features_and_needs_the_checkpoints(tiny, tmp_path):
+    root, results, _ = tiny
+    record = results / "bayes" / "bayes_tiny.json"
+    before = record.read_text()
     status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(root))
     assert status == 0, log[-2000:]
-    assert "bayes: features of" not in log  # cached in <runs>/bayes/tiny/
+    assert "holds these settings' fits" in log and record.read_text() == before
+    stale = json.loads(before)
+    stale["settings"] = {**stale["settings"], "copies": 99}
+    record.write_text(json.dumps(stale))
+    status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(root))
+    assert status == 0, log[-2000:]
+    assert "bayes: features of" not in log  # fitted again, from the cached features
+    assert json.loads(record.read_text())["settings"] == json.loads(before)["settings"]
     status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(tmp_path), "--no-train")
     assert status == 1 and not (tmp_path / "results" / "bayes").exists()
 
