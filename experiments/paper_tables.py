@@ -303,4 +303,18 @@ def budget_lines(
         cells = [f"paper ({DATASET_TITLES.get(paper, paper)})", "yes" if on else "no", "-", 300]
         cells += [_paper_cell(reference, "table1", row, key) for key, _ in TABLE_METRICS]
         rows.append([*cells, f"{gap:.1f}"])
-    return [*markdown_lines(header, rows), ""]
+    counts = {
+        label: sorted({r.value("clean.count") for r in runs if r.value("clean.count")})
+        for label, runs in (("1x", short), ("4x", long))
+    }
+    note = []
+    if counts["1x"] != counts["4x"]:
+        shown = "; ".join(
+            f"{k}: {', '.join(f'{int(c):,}' for c in v) or '-'}" for k, v in counts.items()
+        )
+        note = [
+            f"Test images per budget: {shown}. They differ, so compare the off -> on "
+            "differences within each budget, not errors across budgets.",
+            "",
+        ]
+    return [*markdown_lines(header, rows), "", *note]
