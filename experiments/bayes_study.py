@@ -103,10 +103,12 @@ def _network_runs(ctx: Context, settings: dict[str, Any]) -> dict[str, Path]:
             )
         wanted[key] = points[0]
     todo = [p for p in wanted.values() if read_run_status(p.config.out) != "finished"]
-    if todo and (ctx.study.dry_run or not ctx.study.train):
-        verb = "would train" if ctx.study.dry_run else "needs the run folders (checkpoints) of"
-        raise StudyError(f"bayes: {verb} {', '.join(p.name for p in todo)} ({stem})")
-    if todo:
+    if todo and ctx.study.dry_run:
+        print(f"bayes: would train {', '.join(p.name for p in todo)} ({stem})", file=ctx.study.log)
+    elif todo and not ctx.study.train:
+        names = ", ".join(p.name for p in todo)
+        raise StudyError(f"bayes: needs the run folders (checkpoints) of {names} ({stem})")
+    if todo and not ctx.study.dry_run:
         chosen = dataclasses.replace(spec, points=todo)
         if ctx.study.max_parallel and ctx.scale != "tiny":
             executor = {"name": "local", "max_parallel": ctx.study.max_parallel}
@@ -381,6 +383,12 @@ def make(ctx: Context, target: str) -> None:
             ctx.written.extend(write_outputs(done, folder, ctx.scale))
         return
     runs = _network_runs(ctx, settings)
+    if ctx.study.dry_run:
+        print(
+            f"bayes: would fit and write {display_path(folder)}/bayes_{ctx.scale}.*",
+            file=ctx.study.log,
+        )
+        return
     log = ctx.study.log
     cache = _features_folder(ctx)
     torch.manual_seed(0)

@@ -216,6 +216,13 @@ def test_dry_run_writes_nothing(tmp_path):
     assert not (tmp_path / "results").exists() and not (tmp_path / "by-config").exists()
 
 
+def test_bayes_dry_run_says_what_it_would_do_and_does_nothing(tmp_path):
+    status, log = reproduce("bayes", "--scale", "tiny", "--runs", str(tmp_path), "--dry-run")
+    assert status == 0, log[-2000:]
+    assert "bayes: would train" in log and "bayes: would fit and write" in log
+    assert not (tmp_path / "results").exists() and not (tmp_path / "by-config").exists()
+
+
 def test_no_train_writes_from_what_exists_and_trains_nothing(tmp_path):
     status, log = reproduce("fig9", "--scale", "tiny", "--runs", str(tmp_path), "--no-train")
     assert status == 0, log[-2000:]
