@@ -51,7 +51,7 @@ import yaml
 
 from experiments.context import Context, TargetUnavailable
 from experiments.runs import REPO, display_path
-from experiments.study import StudyError, _matches
+from experiments.study import StudyError, labels_match
 from probmoll.train.state import read_run_status
 from probmoll.train.sweep import run_sweep
 
@@ -95,7 +95,7 @@ def _network_runs(ctx: Context, settings: dict[str, Any]) -> dict[str, Path]:
         points = [
             p
             for p in spec.points
-            if _matches(p.labels, where) and p.labels.get("seed") == settings["seed"]
+            if labels_match(p.labels, where) and p.labels.get("seed") == settings["seed"]
         ]
         if len(points) != 1:
             raise StudyError(

@@ -56,6 +56,7 @@ __all__ = [
     "STUDY_GRIDS",
     "TINY_CONFIG",
     "Study",
+    "labels_match",
     "StudyError",
     "paper_dataset",
     "study_of",
@@ -160,7 +161,8 @@ def replace_out(config: Any) -> Any:
     return dataclasses.replace(config, out="-")
 
 
-def _matches(labels: Mapping[str, str], where: Mapping[str, str] | None) -> bool:
+def labels_match(labels: Mapping[str, str], where: Mapping[str, str] | None) -> bool:
+    """Whether a grid point's ``labels`` take every value of ``where`` (None: any point)."""
     return all(labels.get(axis) == value for axis, value in (where or {}).items())
 
 
@@ -261,7 +263,7 @@ class Study:
         points = [
             p
             for p in spec.points
-            if _matches(p.labels, where) and (seeds is None or p.labels.get("seed") in seeds)
+            if labels_match(p.labels, where) and (seeds is None or p.labels.get("seed") in seeds)
         ]
         chosen = dataclasses.replace(spec, points=points)
         collected = {p.name for p in points if self.collected(stem, p)}
